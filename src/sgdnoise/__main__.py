@@ -1,0 +1,6 @@
+"""``python -m sgdnoise`` runs the command line."""
+import sys
+
+from sgdnoise.cli import main
+
+sys.exit(main())

@@ -1,0 +1,23 @@
+"""Shared figure plumbing: a headless matplotlib and one way to save figures."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+__all__ = ["plt", "save_figure"]
+
+
+def save_figure(fig: "matplotlib.figure.Figure", out_dir: Path | str, name: str) -> Path:
+    """Save ``fig`` as ``out_dir/name.png`` (150 dpi) and ``.pdf``; close it; return the PNG path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    png = out / f"{name}.png"
+    fig.savefig(png, dpi=150)
+    fig.savefig(out / f"{name}.pdf")
+    plt.close(fig)
+    return png
