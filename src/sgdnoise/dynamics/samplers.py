@@ -30,6 +30,11 @@ import numpy as np
 SAMPLINGS = ("with-replacement", "random-batch", "epoch", "fixed-order")
 
 
+def _index_dtype(n_examples: int) -> type:
+    """int32 indices where they fit (half the memory traffic, twice as fast to draw)."""
+    return np.int32 if n_examples < 2**31 else np.int64
+
+
 def check_sampling(sampling: str) -> str:
     """Return ``sampling`` if it names a known scheme, else raise ``ValueError``."""
     if sampling not in SAMPLINGS:
@@ -90,17 +95,35 @@ class Sampler:
         """Indices of the next ``steps`` batches: int64 array of shape (steps, R, S)."""
         R, S, P = self.replicas, self.batch_size, self.n_examples
         if self.sampling == "with-replacement":
-            return self.rng.integers(0, P, size=(steps, R, S))
+            return self.rng.integers(0, P, size=(steps, R, S), dtype=_index_dtype(P))
         if self.sampling == "random-batch":
-            # S distinct indices per (step, replica): the S smallest of P uniform keys.
-            out = np.empty((steps, R, S), dtype=np.int64)
-            chunk = max(1, 2_000_000 // (R * P))
-            for start in range(0, steps, chunk):
-                n = min(chunk, steps - start)
-                keys = self.rng.random((n, R, P))
-                out[start : start + n] = np.argpartition(keys, S - 1, axis=2)[..., :S]
-            return out
+            return self._draw_distinct(steps)
         return self._draw_epochs(steps)
+
+    def _draw_distinct(self, steps: int) -> np.ndarray:
+        """S distinct indices per (step, replica), uniformly over subsets.
+
+        For S^2 <= P: draw with replacement and redraw every row that holds a
+        repeat (rejection keeps the law uniform over distinct tuples; about
+        S^2/(2P) of the rows are redrawn).  Otherwise: the S smallest of P
+        uniform keys per row.
+        """
+        R, S, P = self.replicas, self.batch_size, self.n_examples
+        if S * S <= P:
+            out = self.rng.integers(0, P, size=(steps * R, S), dtype=_index_dtype(P))
+            redo = np.arange(out.shape[0])
+            while redo.size:
+                rows = np.sort(out[redo], axis=1)
+                redo = redo[np.any(rows[:, 1:] == rows[:, :-1], axis=1)]
+                out[redo] = self.rng.integers(0, P, size=(redo.size, S), dtype=out.dtype)
+            return out.reshape(steps, R, S)
+        out = np.empty((steps, R, S), dtype=np.int64)
+        chunk = max(1, 2_000_000 // (R * P))
+        for start in range(0, steps, chunk):
+            n = min(chunk, steps - start)
+            keys = self.rng.random((n, R, P))
+            out[start : start + n] = np.argpartition(keys, S - 1, axis=2)[..., :S]
+        return out
 
     def _draw_epochs(self, steps: int) -> np.ndarray:
         R, S, M = self.replicas, self.batch_size, self.epoch_length

@@ -1,0 +1,306 @@
+"""Vectorised SGD with heavy-ball momentum on quadratic problems, with streaming measurements.
+
+R independent replicas advance together (THEORY.md section 1)::
+
+    v_k = beta v_{k-1} - lr g_k(theta_{k-1}),   theta_k = theta_{k-1} + v_k
+
+in the Hessian eigenbasis, so that the statistics along each eigendirection
+come for free.  Nothing stores the trajectory: the run is cut into chunks of
+steps; the backend advances all replicas through a chunk in one call and the
+chunk's sums feed the streaming statistics of :mod:`sgdnoise.measure.streaming`.
+
+Backends
+--------
+``numpy``
+    a numba-compiled loop over replicas (threads) and steps
+    (:func:`sgdnoise.dynamics.kernels.advance`);
+``torch``
+    batched PyTorch operations over replicas, one step per iteration, on CPU
+    or CUDA (``device``); float64.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from sgdnoise.dynamics import kernels
+from sgdnoise.dynamics.samplers import Sampler, check_sampling
+from sgdnoise.errors import UsageError
+from sgdnoise.measure.streaming import (
+    CovarianceAccumulator,
+    Estimate,
+    LagAutocovariance,
+    SegmentMoments,
+    ratio_estimate,
+    segment_mean,
+)
+from sgdnoise.problems.linear import QuadraticProblem
+
+BACKENDS = ("numpy", "torch")
+MIN_SEGMENTS = 10
+CHUNK_BYTES = 32 * 2**20
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Everything that defines a run (recorded in summary.json)."""
+
+    lr: float
+    batch_size: int
+    momentum: float = 0.0
+    sampling: str = "with-replacement"
+    steps: int = 10_000
+    burn_in: int = 1_000
+    replicas: int = 16
+    seed: int = 0
+    backend: str = "numpy"
+    device: str = "cpu"
+    max_lag: int = 0
+    full_covariance: bool = False
+    snapshot_every: int = 0
+
+    def validate(self, problem: QuadraticProblem) -> None:
+        """Raise :class:`UsageError` for any invalid setting, naming the option."""
+        P = problem.n_examples
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise UsageError(f"--lr must be a finite number > 0; got {self.lr}")
+        if not 1 <= self.batch_size <= P:
+            raise UsageError(f"--batch must be between 1 and the number of examples P = {P}; "
+                             f"got {self.batch_size}")
+        if not (0.0 <= self.momentum < 1.0):
+            raise UsageError(f"--momentum must be in [0, 1); got {self.momentum}")
+        try:
+            check_sampling(self.sampling)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        for name, value, low in (("--steps", self.steps, 1), ("--burn-in", self.burn_in, 0),
+                                 ("--replicas", self.replicas, 1), ("--max-lag", self.max_lag, 0),
+                                 ("--snapshot-every", self.snapshot_every, 0)):
+            if int(value) != value or value < low:
+                raise UsageError(f"{name} must be an integer >= {low}; got {value}")
+        if self.backend not in BACKENDS:
+            raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}; got {self.backend!r}")
+        if self.backend == "numpy" and self.device != "cpu":
+            raise UsageError(f"--device {self.device!r} needs --backend torch; the numpy backend runs on cpu")
+        lam_max = float(problem.hessian_eigenvalues.max())
+        limit = 2.0 * (1.0 + self.momentum) / lam_max
+        if self.lr >= limit:
+            raise UsageError(
+                f"--lr={self.lr} is at or beyond the stability limit lr * lambda_max < 2(1 + momentum): "
+                f"with lambda_max = {lam_max:.6g} and momentum = {self.momentum}, lr must be < {limit:.6g}")
+
+
+@dataclass
+class SimulationResult:
+    """Measured stationary statistics, per Hessian eigendirection (ascending eigenvalue).
+
+    Attributes
+    ----------
+    hessian_eigenvalues : (d,)
+    var_theta, var_v : Estimate
+        Stationary variance of delta = w - w* and of the velocity v along each
+        eigendirection, with standard errors over independent segments.
+    tau : Estimate
+        tau_i = 2 var_theta_i / var_v_i (velocity-correlation time).
+    mean_theta : Estimate
+        Mean of delta along each eigendirection (zero for an unbiased stationary state).
+    loss_excess : Estimate
+        <L> - L* = 1/2 sum_i lambda_i <theta_i^2> (exact for a quadratic loss).
+    covariance : (d, d) or None
+        Stationary covariance of delta in the eigenbasis (``full_covariance``).
+    v_autocovariance : Estimate or None
+        cov(v_t, v_{t+h}) for h = 0..max_lag along each eigendirection, shape (max_lag+1, d).
+    snapshots : (n, R, d) or None
+        theta every ``snapshot_every`` measured steps, eigen coordinates.
+    steps_measured : int
+        Steps per replica that entered the statistics.
+    diverged_at : int or None
+        Global step (counting burn-in) at which some replica's weights became
+        non-finite; statistics then hold everything measured before that chunk.
+    """
+
+    config: SimulationConfig
+    hessian_eigenvalues: np.ndarray
+    var_theta: Estimate
+    var_v: Estimate
+    tau: Estimate
+    mean_theta: Estimate
+    loss_excess: Estimate
+    steps_measured: int
+    segments: int
+    covariance: np.ndarray | None = None
+    v_autocovariance: Estimate | None = None
+    snapshots: np.ndarray | None = None
+    diverged_at: int | None = None
+    final_theta: np.ndarray | None = field(default=None, repr=False)
+
+
+def simulate(problem: QuadraticProblem, config: SimulationConfig,
+             start: np.ndarray | None = None, progress: bool = True) -> SimulationResult:
+    """Run ``config.replicas`` SGD replicas on ``problem`` and measure their stationary statistics.
+
+    Parameters
+    ----------
+    problem : LinearRegression or AdditiveNoiseQuadratic
+    config : SimulationConfig
+    start : ndarray (d,) or (R, d), optional
+        Initial weights (in weight coordinates); default the minimiser
+        (delta = 0).  Velocities start at zero.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    SimulationResult
+    """
+    config.validate(problem)
+    R, d, K = config.replicas, problem.dim, problem.outputs
+    N = d // K
+    rng = np.random.default_rng(config.seed)
+    sampler = Sampler(config.sampling, problem.n_examples, config.batch_size, R, rng)
+    theta = np.zeros((R, d))
+    if start is not None:
+        theta[:] = problem.to_eigen(np.asarray(start, np.float64) - problem.minimiser.reshape(-1))
+    theta = theta.reshape(R, N, K).transpose(0, 2, 1).copy()  # internal layout (R, K, N)
+    vel = np.zeros_like(theta)
+    engine = _make_engine(problem, config)
+
+    blocks = max(1, math.ceil(MIN_SEGMENTS / R))
+    block_bounds = np.linspace(0, config.steps, blocks + 1).astype(int)
+    theta_m = SegmentMoments(blocks * R, (K, N))
+    vel_m = SegmentMoments(blocks * R, (K, N))
+    need_buffers = config.full_covariance or config.max_lag > 0 or config.snapshot_every > 0
+    cov = CovarianceAccumulator(d) if config.full_covariance else None
+    acov = LagAutocovariance(config.max_lag, R, (K, N)) if config.max_lag > 0 else None
+    snapshots: list[np.ndarray] = []
+
+    bytes_per_step = R * (config.batch_size * 8 + (16 * d if need_buffers else 0))
+    chunk = int(max(1, min(CHUNK_BYTES // bytes_per_step, 1 + config.steps // 20, 100_000)))
+    total = config.burn_in + config.steps
+    done, diverged_at = 0, None
+    bar = tqdm(total=total, desc=f"SGD {config.sampling}", unit="step", disable=not progress, leave=False)
+    while done < total:
+        measuring = done >= config.burn_in
+        if measuring:
+            block = int(np.searchsorted(block_bounds, done - config.burn_in, side="right") - 1)
+            n = min(chunk, config.burn_in + block_bounds[block + 1] - done)
+        else:
+            block, n = -1, min(chunk, config.burn_in - done)
+        idx = sampler.draw(n)
+        out = engine(idx, theta, vel, record=measuring, buffers=measuring and need_buffers)
+        if out.bad_step is not None:
+            diverged_at = done + out.bad_step
+            break
+        if measuring:
+            segs = slice(block * R, (block + 1) * R)
+            theta_m.add(segs, out.s1, out.s2, n)
+            vel_m.add(segs, out.u1, out.u2, n)
+            if cov is not None:
+                cov.add(_weight_layout(out.theta_buf).reshape(-1, d))
+            if acov is not None:
+                acov.add(out.vel_buf)
+            if config.snapshot_every:
+                first = (-(done - config.burn_in)) % config.snapshot_every
+                snapshots.append(_weight_layout(out.theta_buf[first::config.snapshot_every]))
+        done += n
+        bar.update(n)
+    bar.close()
+    with np.errstate(over="ignore", invalid="ignore"):  # statistics of a run that blew up
+        return _finish(problem, config, theta_m, vel_m, cov, acov, snapshots, diverged_at,
+                       _weight_layout(theta))
+
+
+def _weight_layout(internal: np.ndarray) -> np.ndarray:
+    """(..., K, N) internal layout -> (..., N*K) eigen coordinates, N-major, output fastest."""
+    return np.swapaxes(internal, -1, -2).reshape(*internal.shape[:-2], -1)
+
+
+def _finish(problem: QuadraticProblem, config: SimulationConfig, theta_m: SegmentMoments,
+            vel_m: SegmentMoments, cov: CovarianceAccumulator | None,
+            acov: LagAutocovariance | None, snapshots: list[np.ndarray],
+            diverged_at: int | None, final_theta: np.ndarray) -> SimulationResult:
+    lam = problem.hessian_eigenvalues
+    steps_measured = int(theta_m.count.reshape(-1, config.replicas)[:, 0].sum())
+    empty = Estimate(np.full(lam.shape, np.nan), np.full(lam.shape, np.nan))
+    if steps_measured == 0:
+        nan = Estimate(np.array(np.nan), np.array(np.nan))
+        return SimulationResult(config, lam, empty, empty, empty, empty, nan, 0, 0,
+                                diverged_at=diverged_at, final_theta=final_theta)
+    var_theta_seg = _weight_layout(theta_m.segment_variances())
+    var_v_seg = _weight_layout(vel_m.segment_variances())
+    second_moment = _weight_layout(theta_m.sum_sq[theta_m.filled]) / theta_m.count[theta_m.filled][:, None]
+    loss_seg = 0.5 * second_moment @ lam
+    autocov = None
+    if acov is not None and acov.count > 0:
+        a = acov.autocovariance()
+        autocov = Estimate(_weight_layout(a.value), _weight_layout(a.stderr))
+    snaps = np.concatenate(snapshots, axis=0) if snapshots else None
+    mean = theta_m.mean()
+    return SimulationResult(
+        config=config,
+        hessian_eigenvalues=lam,
+        var_theta=segment_mean(var_theta_seg),
+        var_v=segment_mean(var_v_seg),
+        tau=ratio_estimate(var_theta_seg, var_v_seg, scale=2.0),
+        mean_theta=Estimate(_weight_layout(mean.value), _weight_layout(mean.stderr)),
+        loss_excess=segment_mean(loss_seg),
+        steps_measured=steps_measured,
+        segments=var_theta_seg.shape[0],
+        covariance=cov.covariance() if cov is not None and cov.count else None,
+        v_autocovariance=autocov,
+        snapshots=snaps,
+        diverged_at=diverged_at,
+        final_theta=final_theta,
+    )
+
+
+@dataclass
+class ChunkOutput:
+    """What a backend returns for one chunk: sums over its steps, and optional states."""
+
+    bad_step: int | None
+    s1: np.ndarray
+    s2: np.ndarray
+    u1: np.ndarray
+    u2: np.ndarray
+    theta_buf: np.ndarray
+    vel_buf: np.ndarray
+
+
+def _problem_arrays(problem: QuadraticProblem) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(kind, Z, residuals, eigenvalues, offsets) in the eigenbasis, kernel layout."""
+    if problem.kind == "linear":
+        Z = np.ascontiguousarray(problem.eigen_features)
+        return 0, Z, np.ascontiguousarray(problem.residuals), problem.feature_eigenvalues, np.zeros((1, 1, 1))
+    offsets = np.ascontiguousarray(problem.centred_offsets[:, None, :])  # (P, 1, d)
+    return 1, np.zeros((1, 1)), np.zeros((1, 1)), np.ascontiguousarray(problem.eigenvalues), offsets
+
+
+def _make_engine(problem: QuadraticProblem, config: SimulationConfig):
+    kind, Z, resid, lam, offsets = _problem_arrays(problem)
+    if config.backend == "torch":
+        from sgdnoise.dynamics.torch_backend import TorchEngine
+
+        return TorchEngine(kind, Z, resid, lam, offsets, config.lr, config.momentum, config.device)
+
+    def numpy_engine(idx: np.ndarray, theta: np.ndarray, vel: np.ndarray, record: bool,
+                     buffers: bool) -> ChunkOutput:
+        R, K, N = theta.shape
+        sums = [np.zeros_like(theta) for _ in range(4)]
+        shape = (idx.shape[0], R, K, N) if buffers else (0, R, K, N)
+        theta_buf, vel_buf = np.empty(shape), np.empty(shape)
+        bad = kernels.advance(kind, Z, resid, lam, offsets, idx, config.lr, config.momentum,
+                              theta, vel, *sums, theta_buf, vel_buf, record)
+        bad_step = int(bad[bad >= 0].min()) if np.any(bad >= 0) else None
+        return ChunkOutput(bad_step, *sums, theta_buf, vel_buf)
+
+    return numpy_engine
+
+
+def config_dict(config: SimulationConfig) -> dict[str, Any]:
+    """The config as a plain dict for summary.json."""
+    return asdict(config)
