@@ -110,6 +110,12 @@ class SimulationResult:
         Mean of delta along each eigendirection (zero for an unbiased stationary state).
     loss_excess : Estimate
         <L> - L* = 1/2 sum_i lambda_i <theta_i^2> (exact for a quadratic loss).
+    var_theta_trace : Estimate
+        sum_i Var theta_i = tr Cov(delta).
+    equilibrated : (d,) bool
+        Directions whose burn-in lasted at least 10 and whose measurement at least
+        50 relaxation times of the second moments (:func:`relaxation_steps`);
+        elsewhere the measured variance may still carry the start at the minimiser.
     covariance : (d, d) or None
         Stationary covariance of delta in the eigenbasis (``full_covariance``).
     v_autocovariance : Estimate or None
@@ -130,6 +136,8 @@ class SimulationResult:
     tau: Estimate
     mean_theta: Estimate
     loss_excess: Estimate
+    var_theta_trace: Estimate
+    equilibrated: np.ndarray
     steps_measured: int
     segments: int
     covariance: np.ndarray | None = None
@@ -214,6 +222,26 @@ def simulate(problem: QuadraticProblem, config: SimulationConfig,
                        _weight_layout(theta))
 
 
+def relaxation_steps(eigenvalues: np.ndarray, lr: float, momentum: float) -> np.ndarray:
+    """Steps over which the second moments along each eigendirection relax, 1 / (1 - rho_i^2).
+
+    rho_i is the spectral radius of the deterministic recursion
+    ``D_i = [[1 + beta - lr lambda_i, -beta], [1, 0]]`` (THEORY.md 3d); infinite
+    on flat directions.
+    """
+    lam = np.asarray(eigenvalues, np.float64)
+    trace = 1 + momentum - lr * lam
+    disc = trace.astype(complex) ** 2 - 4 * momentum
+    rho = np.maximum(np.abs((trace + np.sqrt(disc)) / 2), np.abs((trace - np.sqrt(disc)) / 2))
+    with np.errstate(divide="ignore"):
+        return 1.0 / (1.0 - np.minimum(rho, 1.0) ** 2)
+
+
+def _equilibrated(lam: np.ndarray, config: SimulationConfig, steps_measured: int) -> np.ndarray:
+    relax = relaxation_steps(lam, config.lr, config.momentum)
+    return (config.burn_in >= 10 * relax) & (steps_measured >= 50 * relax)
+
+
 def _weight_layout(internal: np.ndarray) -> np.ndarray:
     """(..., K, N) internal layout -> (..., N*K) eigen coordinates, N-major, output fastest."""
     return np.swapaxes(internal, -1, -2).reshape(*internal.shape[:-2], -1)
@@ -228,7 +256,8 @@ def _finish(problem: QuadraticProblem, config: SimulationConfig, theta_m: Segmen
     empty = Estimate(np.full(lam.shape, np.nan), np.full(lam.shape, np.nan))
     if steps_measured == 0:
         nan = Estimate(np.array(np.nan), np.array(np.nan))
-        return SimulationResult(config, lam, empty, empty, empty, empty, nan, 0, 0,
+        return SimulationResult(config, lam, empty, empty, empty, empty, nan, nan,
+                                np.zeros(lam.shape, bool), 0, 0,
                                 diverged_at=diverged_at, final_theta=final_theta)
     var_theta_seg = _weight_layout(theta_m.segment_variances())
     var_v_seg = _weight_layout(vel_m.segment_variances())
@@ -248,6 +277,8 @@ def _finish(problem: QuadraticProblem, config: SimulationConfig, theta_m: Segmen
         tau=ratio_estimate(var_theta_seg, var_v_seg, scale=2.0),
         mean_theta=Estimate(_weight_layout(mean.value), _weight_layout(mean.stderr)),
         loss_excess=segment_mean(loss_seg),
+        var_theta_trace=segment_mean(var_theta_seg.sum(axis=1)),
+        equilibrated=_equilibrated(lam, config, steps_measured),
         steps_measured=steps_measured,
         segments=var_theta_seg.shape[0],
         covariance=cov.covariance() if cov is not None and cov.count else None,

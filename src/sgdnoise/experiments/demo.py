@@ -19,8 +19,10 @@ from sgdnoise.experiments.linear import (
     measure_noise,
     plot_fluctuations,
     plot_noise_autocorrelation,
+    print_comparison,
     report_paths,
     run_linear_result,
+    theory_curves,
 )
 from sgdnoise.problems.linear import LinearRegression
 from sgdnoise.report.summary import write_summary
@@ -52,7 +54,9 @@ def run_command(args: argparse.Namespace) -> int:
               f"{config.burn_in + config.steps} steps)")
         summaries[sampling], results[sampling], autocorrs[sampling] = run_linear_result(
             problem, config, args.out / sampling, progress=not args.no_progress)
-    theories = {s: summaries[s]["theory"].get("curves", {}) for s in SAMPLERS}
+    for sampling in SAMPLERS:
+        print_comparison(sampling, summaries[sampling]["theory"])
+    theories = {s: theory_curves(summaries[s]["theory"]) for s in SAMPLERS}
     markers = summaries["epoch"]["theory"].get("markers", {})
     plot_fluctuations(results, args.out, theories, markers)
     plot_noise_autocorrelation(autocorrs, configs, problem, args.out)

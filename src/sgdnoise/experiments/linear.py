@@ -26,6 +26,7 @@ import numpy as np
 from sgdnoise.dynamics.samplers import SAMPLINGS, Sampler
 from sgdnoise.dynamics.simulator import BACKENDS, SimulationConfig, SimulationResult, simulate
 from sgdnoise.errors import UsageError
+from sgdnoise.experiments.comparison import theory_block
 from sgdnoise.measure.gradient_noise import NoiseAutocorrelation, noise_autocorrelation
 from sgdnoise.problems.linear import LinearRegression, QuadraticProblem
 from sgdnoise.report.figures import plt, save_figure
@@ -33,6 +34,8 @@ from sgdnoise.report.summary import write_summary
 from sgdnoise.theory.noise import noise_covariance, noise_kernel, per_example_covariance, batch_noise_factor
 
 FULL_COVARIANCE_MAX_DIM = 2000
+METHOD_STYLES = {"exact": "-", "kuehn-rosenow": "--", "anticorrelated": (0, (5, 1, 1, 1)),
+                 "continuum": ":", "discrete": "-.", "detailed-balance": (0, (1, 3))}
 ARRAY_DOCS = {
     "hessian_eigenvalues": "(d,) ascending",
     "var_theta, var_theta_stderr, var_v, var_v_stderr, tau, tau_stderr":
@@ -109,6 +112,7 @@ def run_command(args: argparse.Namespace) -> int:
     problem = problem_from_args(args)
     config = config_from_args(args, args.sampling, problem)
     summary = run_linear(problem, config, args.out, progress=not args.no_progress)
+    print_comparison(config.sampling, summary["theory"])
     report_paths(args.out, summary)
     return 1 if summary["status"] != "completed" else 0
 
@@ -153,12 +157,15 @@ def run_linear_result(problem: QuadraticProblem, config: SimulationConfig, out: 
     noise_eigenvalues, autocorr = measure_noise(problem, config)
     result = simulate(problem, config, progress=progress)
     summary = build_summary(problem, config, result, noise_eigenvalues, autocorr)
+    if result.steps_measured:
+        summary["theory"] = theory_block(problem, config, result)
     write_arrays(out, result, noise_eigenvalues, autocorr)
     summary["files"] = {"summary.json": "this file", "arrays.npz": ARRAY_DOCS,
                         "fluctuations.png": "var_theta, var_v, tau against Hessian eigenvalue",
                         "noise_autocorrelation.png": "noise autocorrelation by lag"}
     write_summary(out, summary)
-    plot_fluctuations({config.sampling: result}, out)
+    plot_fluctuations({config.sampling: result}, out, {config.sampling: theory_curves(summary["theory"])},
+                      summary["theory"].get("markers"))
     if autocorr is not None:
         plot_noise_autocorrelation({config.sampling: autocorr}, {config.sampling: config},
                                    problem, out)
@@ -183,6 +190,24 @@ def build_summary(problem: QuadraticProblem, config: SimulationConfig, result: S
         summary["measured"]["noise_autocorrelation_trace"] = autocorr.trace.value
         summary["measured"]["noise_autocorrelation_trace_stderr"] = autocorr.trace.stderr
     return summary
+
+
+def theory_curves(block: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
+    """The per-method predictions of a ``theory`` block (without markers, comparison, note)."""
+    return {name: values for name, values in block.items() if isinstance(values, dict)
+            and "var_theta" in values}
+
+
+def print_comparison(label: str, block: dict[str, Any]) -> None:
+    """A table of how far each theory is from the measurement."""
+    if not block:
+        return
+    print(f"{label}: theory vs measurement ({block['note']})")
+    print(f"  {'method':18s} {'exact':>5s} {'trace rel.err':>13s} {'trace z':>9s} {'max|z| dirs':>11s}")
+    for method, c in block["comparison"].items():
+        max_z = "-" if c["max_abs_z"] is None else f"{c['max_abs_z']:.1f}"
+        print(f"  {method:18s} {'yes' if c['exact_here'] else 'no':>5s} "
+              f"{c['trace_relative_error']:>+13.2%} {c['trace_z']:>+9.1f} {max_z:>11s}")
 
 
 def write_arrays(out: Path, result: SimulationResult, noise_eigenvalues: np.ndarray,
@@ -215,7 +240,7 @@ def plot_fluctuations(results: dict[str, SimulationResult], out: Path,
     (e.g. ``lambda_cross``) and, for a key starting with ``tau``, horizontal
     lines in the tau panel.
     """
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 5.2))
     quantities = (("var_theta", r"Var $\theta_i$"), ("var_v", r"Var $v_i$"), ("tau", r"$\tau_i$"))
     for colour, (sampling, res) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], results.items()):
         lam = res.hessian_eigenvalues
@@ -224,11 +249,11 @@ def plot_fluctuations(results: dict[str, SimulationResult], out: Path,
             shown = np.isfinite(est.value) & (est.value > 0) & (lam > 0)
             ax.errorbar(lam[shown], est.value[shown], yerr=2 * np.nan_to_num(est.stderr[shown]),
                         fmt="o", ms=3, color=colour, alpha=0.75, label=f"{sampling} (measured, ±2 s.e.)")
-            for j, (method, values) in enumerate(((theories or {}).get(sampling) or {}).items()):
+            for method, values in ((theories or {}).get(sampling) or {}).items():
                 if key in values:
                     order = np.argsort(lam)
                     ax.plot(lam[order], np.asarray(values[key])[order], color=colour,
-                            ls=("-", "--", ":", "-.")[j % 4], lw=1.3, label=f"{sampling}: {method}")
+                            ls=METHOD_STYLES.get(method, "-"), lw=1.2, label=f"{sampling}: {method}")
             if np.any(shown):
                 ax.set_xscale("log")
                 ax.set_yscale("log")
@@ -241,10 +266,14 @@ def plot_fluctuations(results: dict[str, SimulationResult], out: Path,
                     ax.axhline(value, color="grey", ls=":", lw=1, label=f"{key} = {value:.3g}")
             else:
                 ax.axvline(value, color="grey", ls="--", lw=1, label=f"{key} = {value:.3g}")
-    axes[0].legend(fontsize=7)
-    axes[2].legend(fontsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()
+    extra = [(h, lab) for h, lab in zip(*axes[2].get_legend_handles_labels()) if lab not in labels]
+    handles += [h for h, _ in extra]
+    labels += [lab for _, lab in extra]
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7, frameon=False)
     fig.suptitle("Stationary fluctuations along Hessian eigendirections")
-    return save_figure(fig, out, name)
+    fig.tight_layout(rect=(0, 0.07 + 0.025 * (len(labels) // 4), 1, 1))
+    return save_figure(fig, out, name, tight=False)
 
 
 def plot_noise_autocorrelation(autocorrs: dict[str, NoiseAutocorrelation],

@@ -1,0 +1,140 @@
+"""Theory next to measurement for quadratic problems: every method that applies, and how far off it is.
+
+For a run of the simulator this module evaluates each theory of
+:mod:`sgdnoise.theory` that fits the problem and the sampler, projects it onto
+the Hessian eigendirections (``diag(V^T Sigma V)``, the order of
+``hessian_eigenvalues``), and compares it with the measurement: the relative
+error of the trace and the largest z-score over equilibrated directions.
+Which method is exact for which setting is stated in the output (``exact_here``):
+
+=====================  ==========================  =============================
+problem                independent steps            epochs (without replacement)
+=====================  ==========================  =============================
+linear regression      ``exact`` (THEORY.md 3c)     none (state-dependent noise)
+additive noise         ``discrete``, Kuehn-Rosenow  ``anticorrelated``, Kuehn-Rosenow
+=====================  ==========================  =============================
+
+``fixed-order`` sampling is periodic; no method describes it exactly.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sgdnoise.dynamics.simulator import SimulationConfig, SimulationResult
+from sgdnoise.problems.linear import QuadraticProblem
+from sgdnoise.theory import (
+    batch_noise_factor,
+    kuehn_rosenow,
+    lambda_cross,
+    per_example_covariance,
+    quadratic_stationary_covariance,
+    stationary_covariance,
+    tau_sgd,
+)
+
+INDEPENDENT = ("with-replacement", "random-batch")
+
+
+def methods_for(problem: QuadraticProblem, sampling: str) -> list[str]:
+    """The Lyapunov-type methods that apply to this problem and sampler."""
+    methods = ["continuum", "discrete", "detailed-balance"]
+    if sampling in INDEPENDENT and problem.kind == "linear":
+        methods.insert(0, "exact")
+    if sampling == "epoch":
+        methods.append("anticorrelated")
+    return methods
+
+
+def exact_methods(problem: QuadraticProblem, sampling: str) -> set[str]:
+    """Methods that are exact (up to statistics) for this problem and sampler."""
+    if problem.kind == "linear":
+        return {"exact"} if sampling in INDEPENDENT else set()
+    if sampling in INDEPENDENT:
+        return {"discrete", "kuehn-rosenow"}
+    return {"anticorrelated", "kuehn-rosenow"} if sampling == "epoch" else set()
+
+
+def noise_covariance_at_minimum(problem: QuadraticProblem, config: SimulationConfig) -> np.ndarray:
+    """One-step noise covariance C at the minimiser, in weight coordinates (d x d)."""
+    factor = batch_noise_factor(config.sampling, problem.n_examples, config.batch_size)
+    return factor * per_example_covariance(problem.per_example_gradients())
+
+
+def predict(problem: QuadraticProblem, config: SimulationConfig) -> dict[str, Any]:
+    """Every applicable theory's ``var_theta`` per Hessian eigendirection (and ``trace``).
+
+    Returns ``{"methods": {name: {...}}, "markers": {...}}``; Kuehn-Rosenow also
+    gives ``var_v`` and ``tau``.
+    """
+    V = problem.eigenbasis_matrix()
+    lam = problem.hessian_eigenvalues
+    exact = exact_methods(problem, config.sampling)
+    C = noise_covariance_at_minimum(problem, config)
+    M = problem.n_examples // config.batch_size
+    out: dict[str, Any] = {}
+    for method in methods_for(problem, config.sampling):
+        if problem.kind == "linear":
+            sigma = stationary_covariance(problem.X, problem.Y, config.lr, config.batch_size,
+                                          config.momentum, config.sampling, method)
+        else:
+            sigma = quadratic_stationary_covariance(problem.hessian, C, config.lr, config.momentum,
+                                                    method, M if method == "anticorrelated" else 1)
+        var_theta = np.einsum("ij,ik,kj->j", V, sigma, V)
+        out[method] = {"var_theta": var_theta, "trace": float(np.trace(sigma)),
+                       "exact_here": method in exact}
+    if config.sampling != "fixed-order":
+        noise_var = np.einsum("ij,ik,kj->j", V, C, V)
+        kr = kuehn_rosenow(lam, noise_var, config.lr, config.momentum,
+                           M if config.sampling == "epoch" else 1)
+        out["kuehn-rosenow"] = {"var_theta": kr.var_theta, "var_v": kr.var_v, "tau": kr.tau,
+                                "trace": float(np.sum(kr.var_theta)),
+                                "exact_here": "kuehn-rosenow" in exact}
+    markers = {"lambda_cross": lambda_cross(config.lr, config.momentum, config.batch_size,
+                                            problem.n_examples)}
+    if config.sampling == "epoch":
+        markers["tau_SGD"] = tau_sgd(config.momentum, M)
+    return {"methods": out, "markers": markers}
+
+
+def compare(prediction: dict[str, Any], result: SimulationResult) -> dict[str, Any]:
+    """Per method: relative error of the trace, its z-score, and the largest |z| over directions.
+
+    z-scores use the measurement's standard errors and only the equilibrated
+    directions (``result.equilibrated``); ``directions_compared`` says how many.
+    """
+    measured_trace = result.var_theta_trace
+    ok = result.equilibrated & np.isfinite(result.var_theta.stderr) & (result.var_theta.stderr > 0)
+    table: dict[str, Any] = {}
+    for method, values in prediction["methods"].items():
+        theory = np.asarray(values["var_theta"])
+        z = (result.var_theta.value[ok] - theory[ok]) / result.var_theta.stderr[ok]
+        entry = {
+            "trace_relative_error": (values["trace"] - measured_trace.value) / measured_trace.value,
+            "trace_z": (values["trace"] - measured_trace.value) / measured_trace.stderr,
+            "max_abs_z": float(np.max(np.abs(z))) if z.size else None,
+            "directions_compared": int(ok.sum()),
+            "exact_here": values["exact_here"],
+        }
+        for key in ("var_v", "tau"):
+            if key in values:
+                est = getattr(result, key)
+                zk = (est.value[ok] - np.asarray(values[key])[ok]) / est.stderr[ok]
+                entry[f"max_abs_z_{key}"] = float(np.max(np.abs(zk))) if zk.size else None
+        table[method] = entry
+    return table
+
+
+def theory_block(problem: QuadraticProblem, config: SimulationConfig,
+                 result: SimulationResult) -> dict[str, Any]:
+    """The ``theory`` block of summary.json: predictions, markers and the comparison."""
+    prediction = predict(problem, config)
+    block: dict[str, Any] = {name: values for name, values in prediction["methods"].items()}
+    block["markers"] = prediction["markers"]
+    block["comparison"] = compare(prediction, result)
+    exact = sorted(exact_methods(problem, config.sampling))
+    block["note"] = (f"exact for this setting: {', '.join(exact)}" if exact else
+                     "no method is exact for this setting (state-dependent noise with correlated "
+                     "or periodic batches); the differences measure the approximations")
+    return block
