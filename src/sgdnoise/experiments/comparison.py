@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from sgdnoise.dynamics.simulator import SimulationConfig, SimulationResult
+from sgdnoise.errors import UsageError
 from sgdnoise.problems.linear import QuadraticProblem
 from sgdnoise.theory import (
     batch_noise_factor,
@@ -75,12 +76,16 @@ def predict(problem: QuadraticProblem, config: SimulationConfig) -> dict[str, An
     M = problem.n_examples // config.batch_size
     out: dict[str, Any] = {}
     for method in methods_for(problem, config.sampling):
-        if problem.kind == "linear":
-            sigma = stationary_covariance(problem.X, problem.Y, config.lr, config.batch_size,
-                                          config.momentum, config.sampling, method)
-        else:
-            sigma = quadratic_stationary_covariance(problem.hessian, C, config.lr, config.momentum,
-                                                    method, M if method == "anticorrelated" else 1)
+        try:
+            if problem.kind == "linear":
+                sigma = stationary_covariance(problem.X, problem.Y, config.lr, config.batch_size,
+                                              config.momentum, config.sampling, method)
+            else:
+                sigma = quadratic_stationary_covariance(problem.hessian, C, config.lr, config.momentum,
+                                                        method, M if method == "anticorrelated" else 1)
+        except UsageError as exc:  # e.g. no stationary state: say so instead of a number
+            out[method] = {"error": str(exc), "exact_here": method in exact}
+            continue
         var_theta = np.einsum("ij,ik,kj->j", V, sigma, V)
         out[method] = {"var_theta": var_theta, "trace": float(np.trace(sigma)),
                        "exact_here": method in exact}
@@ -108,6 +113,9 @@ def compare(prediction: dict[str, Any], result: SimulationResult) -> dict[str, A
     ok = result.equilibrated & np.isfinite(result.var_theta.stderr) & (result.var_theta.stderr > 0)
     table: dict[str, Any] = {}
     for method, values in prediction["methods"].items():
+        if "error" in values:
+            table[method] = {"error": values["error"], "exact_here": values["exact_here"]}
+            continue
         theory = np.asarray(values["var_theta"])
         z = (result.var_theta.value[ok] - theory[ok]) / result.var_theta.stderr[ok]
         entry = {

@@ -205,6 +205,9 @@ def print_comparison(label: str, block: dict[str, Any]) -> None:
     print(f"{label}: theory vs measurement ({block['note']})")
     print(f"  {'method':18s} {'exact':>5s} {'trace rel.err':>13s} {'trace z':>9s} {'max|z| dirs':>11s}")
     for method, c in block["comparison"].items():
+        if "error" in c:
+            print(f"  {method:18s} {'yes' if c['exact_here'] else 'no':>5s}  no prediction: {c['error']}")
+            continue
         max_z = "-" if c["max_abs_z"] is None else f"{c['max_abs_z']:.1f}"
         print(f"  {method:18s} {'yes' if c['exact_here'] else 'no':>5s} "
               f"{c['trace_relative_error']:>+13.2%} {c['trace_z']:>+9.1f} {max_z:>11s}")
