@@ -32,7 +32,7 @@ def test_kernel_matches_plain_loop_on_the_same_batches(problem, momentum):
     empty = np.empty((0, *theta.shape))
     sums = [np.zeros_like(theta) for _ in range(4)]
     bad = kernels.advance(kind, Z, resid, lam, offsets, idx, 0.3, momentum, theta, vel, *sums,
-                          empty, empty, True)
+                          empty, 1, 0, empty, True)
     kernels.advance_reference(kind, Z, resid, lam, offsets, idx, 0.3, momentum, ref_theta, ref_vel)
     assert np.all(bad == -1)
     np.testing.assert_allclose(theta, ref_theta, rtol=1e-10, atol=1e-13)
@@ -42,13 +42,15 @@ def test_kernel_matches_plain_loop_on_the_same_batches(problem, momentum):
 def test_torch_backend_matches_numpy_backend():
     problem = LinearRegression.teacher_student(6, 30, 0.3, outputs=2, seed=1)
     base = dict(lr=0.4, batch_size=5, momentum=0.5, sampling="random-batch", steps=300, burn_in=20,
-                replicas=4, max_lag=3, full_covariance=True, seed=11)
+                replicas=4, max_lag=3, full_covariance=True, covariance_every=3, snapshot_every=6,
+                seed=11)
     a = simulate(problem, SimulationConfig(**base, backend="numpy"), progress=False)
     b = simulate(problem, SimulationConfig(**base, backend="torch"), progress=False)
     for name in ("var_theta", "var_v", "tau", "loss_excess"):
         np.testing.assert_allclose(getattr(a, name).value, getattr(b, name).value, rtol=1e-9)
     np.testing.assert_allclose(a.covariance, b.covariance, rtol=1e-9, atol=1e-15)
     np.testing.assert_allclose(a.v_autocovariance.value, b.v_autocovariance.value, rtol=1e-8, atol=1e-15)
+    np.testing.assert_allclose(a.snapshots, b.snapshots, rtol=1e-9, atol=1e-15)
 
 
 def test_streaming_statistics_equal_those_of_the_stored_trajectory(monkeypatch):
@@ -62,6 +64,11 @@ def test_streaming_statistics_equal_those_of_the_stored_trajectory(monkeypatch):
     assert traj.shape == (600, 12, 5)
     flat = traj.reshape(-1, 5)
     np.testing.assert_allclose(res.covariance, np.cov(flat.T, bias=True), rtol=1e-9, atol=1e-14)
+    thinned = simulate(problem, SimulationConfig(**{**config.__dict__, "covariance_every": 7,
+                                                    "snapshot_every": 14}), progress=False)
+    np.testing.assert_allclose(thinned.covariance, np.cov(traj[::7].reshape(-1, 5).T, bias=True),
+                               rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(thinned.snapshots, traj[::14], rtol=1e-12)
     per_replica_var = ((traj - traj.mean(axis=(0, 1))) ** 2).mean(axis=0)
     np.testing.assert_allclose(res.var_theta.value, per_replica_var.mean(axis=0), rtol=1e-9)
     # velocity autocovariance from stored velocities v_t = theta_t - theta_{t-1}

@@ -14,9 +14,11 @@ in the Hessian eigenbasis (``theta`` is delta = w - w* there, shape (R, K, N)):
 
 Replicas are independent, so they are distributed over threads (``prange``)
 and each runs its steps sequentially.  While ``record`` is true the first and
-second moments of theta and v are accumulated per replica; ``theta_buf`` and
-``vel_buf`` (steps, R, K, N), when non-empty, receive the states for the
-caller's chunked statistics (full covariance, autocovariance, snapshots).
+second moments of theta and v are accumulated per replica.  When non-empty,
+``theta_buf`` (rows, R, K, N) receives theta after the steps
+``t = phase, phase + every, ...`` of the chunk and ``vel_buf`` (steps, R, K, N)
+v after every step, for the caller's chunked statistics (full covariance,
+snapshots, autocovariance).
 A replica whose weights become non-finite stops; its step index is returned.
 """
 from __future__ import annotations
@@ -29,10 +31,11 @@ _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}  # no 'nnan'/'ninf': divergen
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def advance(kind, Z, resid, lam, offsets, idx, lr, beta, theta, vel,
-            s1, s2, u1, u2, theta_buf, vel_buf, record):  # pragma: no cover - compiled
+            s1, s2, u1, u2, theta_buf, every, phase, vel_buf, record):  # pragma: no cover - compiled
     steps, R, S = idx.shape
     K, N = theta.shape[1], theta.shape[2]
-    store = theta_buf.shape[0] > 0
+    store_theta = theta_buf.shape[0] > 0
+    store_vel = vel_buf.shape[0] > 0
     bad = np.full(R, -1, dtype=np.int64)
     inv_s = 1.0 / S
     for r in prange(R):
@@ -77,10 +80,14 @@ def advance(kind, Z, resid, lam, offsets, idx, lr, beta, theta, vel,
                         s2[r, k, i] += th * th
                         u1[r, k, i] += v
                         u2[r, k, i] += v * v
-            if store:
+            if store_theta and t >= phase and (t - phase) % every == 0:
+                row = (t - phase) // every
                 for k in range(K):
                     for i in range(N):
-                        theta_buf[t, r, k, i] = theta[r, k, i]
+                        theta_buf[row, r, k, i] = theta[r, k, i]
+            if store_vel:
+                for k in range(K):
+                    for i in range(N):
                         vel_buf[t, r, k, i] = vel[r, k, i]
             if not np.isfinite(total):  # a NaN or inf anywhere makes the sum non-finite
                 bad[r] = t

@@ -61,7 +61,13 @@ class SimulationConfig:
     device: str = "cpu"
     max_lag: int = 0
     full_covariance: bool = False
+    covariance_every: int = 1
     snapshot_every: int = 0
+
+    @property
+    def state_stride(self) -> int:
+        """Every how many measured steps the full state is handed to the statistics (0: never)."""
+        return self.covariance_every if self.full_covariance else self.snapshot_every
 
     def validate(self, problem: QuadraticProblem) -> None:
         """Raise :class:`UsageError` for any invalid setting, naming the option."""
@@ -79,9 +85,13 @@ class SimulationConfig:
             raise UsageError(str(exc)) from None
         for name, value, low in (("--steps", self.steps, 1), ("--burn-in", self.burn_in, 0),
                                  ("--replicas", self.replicas, 1), ("--max-lag", self.max_lag, 0),
-                                 ("--snapshot-every", self.snapshot_every, 0)):
+                                 ("--snapshot-every", self.snapshot_every, 0),
+                                 ("--covariance-every", self.covariance_every, 1)):
             if int(value) != value or value < low:
                 raise UsageError(f"{name} must be an integer >= {low}; got {value}")
+        if self.full_covariance and self.snapshot_every % self.covariance_every:
+            raise UsageError(f"--snapshot-every must be a multiple of --covariance-every "
+                             f"({self.covariance_every}); got {self.snapshot_every}")
         if self.backend not in BACKENDS:
             raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}; got {self.backend!r}")
         if self.backend == "numpy" and self.device != "cpu":
@@ -181,12 +191,13 @@ def simulate(problem: QuadraticProblem, config: SimulationConfig,
     block_bounds = np.linspace(0, config.steps, blocks + 1).astype(int)
     theta_m = SegmentMoments(blocks * R, (K, N))
     vel_m = SegmentMoments(blocks * R, (K, N))
-    need_buffers = config.full_covariance or config.max_lag > 0 or config.snapshot_every > 0
+    stride = config.state_stride
     cov = CovarianceAccumulator(d) if config.full_covariance else None
     acov = LagAutocovariance(config.max_lag, R, (K, N)) if config.max_lag > 0 else None
     snapshots: list[np.ndarray] = []
 
-    bytes_per_step = R * (config.batch_size * 8 + (16 * d if need_buffers else 0))
+    bytes_per_step = R * (config.batch_size * 8 + (8 * d if config.max_lag else 0)
+                          + (8 * d // stride if stride else 0))
     chunk = int(max(1, min(CHUNK_BYTES // bytes_per_step, 1 + config.steps // 20, 100_000)))
     total = config.burn_in + config.steps
     done, diverged_at = 0, None
@@ -199,7 +210,10 @@ def simulate(problem: QuadraticProblem, config: SimulationConfig,
         else:
             block, n = -1, min(chunk, config.burn_in - done)
         idx = sampler.draw(n)
-        out = engine(idx, theta, vel, record=measuring, buffers=measuring and need_buffers)
+        phase = (-(done - config.burn_in)) % stride if measuring and stride else 0
+        rows = len(range(phase, n, stride)) if measuring and stride else 0
+        out = engine(idx, theta, vel, record=measuring, theta_rows=rows, every=max(stride, 1),
+                     phase=phase, store_vel=measuring and config.max_lag > 0)
         if out.bad_step is not None:
             diverged_at = done + out.bad_step
             break
@@ -207,13 +221,14 @@ def simulate(problem: QuadraticProblem, config: SimulationConfig,
             segs = slice(block * R, (block + 1) * R)
             theta_m.add(segs, out.s1, out.s2, n)
             vel_m.add(segs, out.u1, out.u2, n)
+            states = _weight_layout(out.theta_buf)
             if cov is not None:
-                cov.add(_weight_layout(out.theta_buf).reshape(-1, d))
+                cov.add(states.reshape(-1, d))
             if acov is not None:
                 acov.add(out.vel_buf)
             if config.snapshot_every:
-                first = (-(done - config.burn_in)) % config.snapshot_every
-                snapshots.append(_weight_layout(out.theta_buf[first::config.snapshot_every]))
+                measured_step = done - config.burn_in + phase + stride * np.arange(rows)
+                snapshots.append(states[measured_step % config.snapshot_every == 0])
         done += n
         bar.update(n)
     bar.close()
@@ -244,7 +259,7 @@ def _equilibrated(lam: np.ndarray, config: SimulationConfig, steps_measured: int
 
 def _weight_layout(internal: np.ndarray) -> np.ndarray:
     """(..., K, N) internal layout -> (..., N*K) eigen coordinates, N-major, output fastest."""
-    return np.swapaxes(internal, -1, -2).reshape(*internal.shape[:-2], -1)
+    return np.swapaxes(internal, -1, -2).reshape(*internal.shape[:-2], internal.shape[-1] * internal.shape[-2])
 
 
 def _finish(problem: QuadraticProblem, config: SimulationConfig, theta_m: SegmentMoments,
@@ -319,13 +334,13 @@ def _make_engine(problem: QuadraticProblem, config: SimulationConfig):
         return TorchEngine(kind, Z, resid, lam, offsets, config.lr, config.momentum, config.device)
 
     def numpy_engine(idx: np.ndarray, theta: np.ndarray, vel: np.ndarray, record: bool,
-                     buffers: bool) -> ChunkOutput:
+                     theta_rows: int, every: int, phase: int, store_vel: bool) -> ChunkOutput:
         R, K, N = theta.shape
         sums = [np.zeros_like(theta) for _ in range(4)]
-        shape = (idx.shape[0], R, K, N) if buffers else (0, R, K, N)
-        theta_buf, vel_buf = np.empty(shape), np.empty(shape)
+        theta_buf = np.empty((theta_rows, R, K, N))
+        vel_buf = np.empty((idx.shape[0] if store_vel else 0, R, K, N))
         bad = kernels.advance(kind, Z, resid, lam, offsets, idx, config.lr, config.momentum,
-                              theta, vel, *sums, theta_buf, vel_buf, record)
+                              theta, vel, *sums, theta_buf, every, phase, vel_buf, record)
         bad_step = int(bad[bad >= 0].min()) if np.any(bad >= 0) else None
         return ChunkOutput(bad_step, *sums, theta_buf, vel_buf)
 

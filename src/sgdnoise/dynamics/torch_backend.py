@@ -37,16 +37,15 @@ class TorchEngine:
         return self.lam * (theta - self.offsets[batch].mean(dim=1))
 
     def __call__(self, idx: np.ndarray, theta: np.ndarray, vel: np.ndarray, record: bool,
-                 buffers: bool) -> ChunkOutput:
+                 theta_rows: int, every: int, phase: int, store_vel: bool) -> ChunkOutput:
         steps, R, _ = idx.shape
         batches = torch.as_tensor(idx, device=self.device)
         th = torch.as_tensor(theta, device=self.device)
         v = torch.as_tensor(vel, device=self.device)
         sums = [torch.zeros_like(th) for _ in range(4)]
         finite = torch.ones((steps, R), dtype=torch.bool, device=self.device)
-        shape = (steps if buffers else 0, *th.shape)
-        theta_buf = torch.empty(shape, dtype=th.dtype, device=self.device)
-        vel_buf = torch.empty(shape, dtype=th.dtype, device=self.device)
+        theta_buf = torch.empty((theta_rows, *th.shape), dtype=th.dtype, device=self.device)
+        vel_buf = torch.empty((steps if store_vel else 0, *th.shape), dtype=th.dtype, device=self.device)
         for t in range(steps):
             v = self.beta * v - self.lr * self._gradient(batches[t], th)
             th = th + v
@@ -56,8 +55,9 @@ class TorchEngine:
                 sums[1] += th * th
                 sums[2] += v
                 sums[3] += v * v
-            if buffers:
-                theta_buf[t] = th
+            if theta_rows and t >= phase and (t - phase) % every == 0:
+                theta_buf[(t - phase) // every] = th
+            if store_vel:
                 vel_buf[t] = v
         theta[:] = th.cpu().numpy()
         vel[:] = v.cpu().numpy()
