@@ -17,7 +17,7 @@ from typing import Any
 
 from sgdnoise.errors import UsageError
 
-SOURCES: list[str] = []
+SOURCES: list[str] = ["sgdnoise.experiments.gross", "sgdnoise.experiments.kuehn_rosenow"]
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,39 @@
-"""theory."""
+"""Theory: what the formulas predict for gradient noise and weight fluctuations (THEORY.md 2-3).
+
+NumPy in, NumPy out, float64.  Never imports :mod:`sgdnoise.dynamics`.
+
+- :mod:`.noise`: gradient-noise covariance and its lag kernel (section 2);
+- :mod:`.lyapunov`: stationary covariance near a quadratic minimum for given noise
+  (continuum, discrete, detailed-balance, anti-correlated; 3a, 3b, 3e);
+- :mod:`.exact`: linear regression, including the exact finite-lr moments with
+  state-dependent noise (3c);
+- :mod:`.kuehn_rosenow`: per-direction closed form of Kuehn & Rosenow (3d).
+"""
+from sgdnoise.theory.exact import stationary_covariance
+from sgdnoise.theory.kuehn_rosenow import KuehnRosenow, kuehn_rosenow, lambda_cross, tau_sgd
+from sgdnoise.theory.lyapunov import quadratic_stationary_covariance
+from sgdnoise.theory.noise import (
+    SAMPLINGS,
+    batch_noise_factor,
+    least_squares_minimiser,
+    linear_regression_gradients,
+    noise_covariance,
+    noise_kernel,
+    per_example_covariance,
+)
+
+__all__ = [
+    "SAMPLINGS",
+    "KuehnRosenow",
+    "batch_noise_factor",
+    "kuehn_rosenow",
+    "lambda_cross",
+    "least_squares_minimiser",
+    "linear_regression_gradients",
+    "noise_covariance",
+    "noise_kernel",
+    "per_example_covariance",
+    "quadratic_stationary_covariance",
+    "stationary_covariance",
+    "tau_sgd",
+]
