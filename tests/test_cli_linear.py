@@ -111,3 +111,13 @@ def test_diverging_run_keeps_its_measurements(run_cli, tmp_path, monkeypatch):
     assert status == 1 and "diverged at step" in stderr
     assert summary["status"].startswith("diverged at step")
     assert summary["measured"]["steps_measured"] > 0
+
+
+def test_fewer_examples_than_weights_is_reported_not_compared(run_cli, tmp_path):
+    """P < N: interpolation, no noise at w*; the run completes and says why there is nothing to compare."""
+    out = tmp_path / "run"
+    status, stdout, _ = run_cli("linear", "--N", 20, "--P", 10, "--steps", 2000, "--burn-in", 10,
+                                "--replicas", 4, "--out", out, "--no-progress")
+    summary = json.loads((out / "summary.json").read_text())
+    assert status == 0 and "interpolated" in summary["theory"]["note"] and "interpolated" in stdout
+    assert np.max(summary["measured"]["var_theta"]) < 1e-20

@@ -203,6 +203,8 @@ def print_comparison(label: str, block: dict[str, Any]) -> None:
     if not block:
         return
     print(f"{label}: theory vs measurement ({block['note']})")
+    if not block["comparison"]:
+        return
     print(f"  {'method':18s} {'exact':>5s} {'trace rel.err':>13s} {'trace z':>9s} {'max|z| dirs':>11s}")
     for method, c in block["comparison"].items():
         if "error" in c:
