@@ -124,7 +124,7 @@ def fig5b(out: Path, seed: int) -> dict[str, Any]:
         relax = float(relaxation_steps(problem.hessian_eigenvalues, lr, 0.0).max())
         steps = int(np.clip(30 * relax, 100_000, 2_000_000))
         config = SimulationConfig(lr=lr, batch_size=S, steps=steps,
-                                  burn_in=int(min(5 * relax, 1_000_000)), replicas=8,
+                                  burn_in=int(min(10 * relax, 1_000_000)), replicas=8,
                                   full_covariance=True, covariance_every=10, seed=seed)
         result = simulate(problem, config, progress=False)
         measured = np.linalg.eigvalsh(result.covariance)[::-1] / norm
@@ -137,9 +137,13 @@ def fig5b(out: Path, seed: int) -> dict[str, Any]:
         axes[0].plot(rank, theory["continuum"], ls="-.", color=line.get_color(), lw=0.8)
         axes[0].plot(rank, theory["detailed-balance"], ls=":", color=line.get_color(), lw=0.8)
         trace = {m: float(v.sum()) for m, v in theory.items()}
+        rel_se = float(result.var_theta_trace.stderr / result.var_theta_trace.value)
+        axes[1].errorbar(ratio, 0, yerr=2 * rel_se, color="grey", capsize=3,
+                         label="±2 s.e. of the measurement" if ratio == ratios[0] else None)
         summary["curves"][f"P/N={ratio:g}"] = {
             "measured": measured, **theory,
             "trace_relative_error": {m: (t - measured.sum()) / measured.sum() for m, t in trace.items()},
+            "measured_trace_relative_stderr": rel_se,
             "steps": steps, "burn_in": config.burn_in, "replicas": config.replicas,
             "slowest_relaxation_steps": relax,
             "directions_not_equilibrated": int((~result.equilibrated).sum()),
