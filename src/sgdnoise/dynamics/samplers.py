@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SAMPLINGS = ("with-replacement", "random-batch", "epoch", "fixed-order")
+from sgdnoise.errors import UsageError
+from sgdnoise.theory.noise import SAMPLINGS  # the schemes of THEORY.md section 1, defined once
 
 
 def _index_dtype(n_examples: int) -> type:
@@ -36,9 +37,9 @@ def _index_dtype(n_examples: int) -> type:
 
 
 def check_sampling(sampling: str) -> str:
-    """Return ``sampling`` if it names a known scheme, else raise ``ValueError``."""
+    """Return ``sampling`` if it names a known scheme, else raise :class:`UsageError`."""
     if sampling not in SAMPLINGS:
-        raise ValueError(f"--sampling must be one of {', '.join(SAMPLINGS)}; got {sampling!r}")
+        raise UsageError(f"--sampling must be one of {', '.join(SAMPLINGS)}; got {sampling!r}")
     return sampling
 
 
@@ -71,12 +72,12 @@ class Sampler:
     def __post_init__(self) -> None:
         check_sampling(self.sampling)
         if not 1 <= self.batch_size <= self.n_examples:
-            raise ValueError(
+            raise UsageError(
                 f"--batch must be between 1 and the number of examples ({self.n_examples}); "
                 f"got {self.batch_size}"
             )
         if self.replicas < 1:
-            raise ValueError(f"--replicas must be at least 1; got {self.replicas}")
+            raise UsageError(f"--replicas must be at least 1; got {self.replicas}")
         if self.sampling == "fixed-order":
             perm = self.rng.permutation(self.n_examples)[: self.epoch_length * self.batch_size]
             self._order = np.broadcast_to(perm, (self.replicas, perm.size))

@@ -79,10 +79,7 @@ class SimulationConfig:
                              f"got {self.batch_size}")
         if not (0.0 <= self.momentum < 1.0):
             raise UsageError(f"--momentum must be in [0, 1); got {self.momentum}")
-        try:
-            check_sampling(self.sampling)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+        check_sampling(self.sampling)
         for name, value, low in (("--steps", self.steps, 1), ("--burn-in", self.burn_in, 0),
                                  ("--replicas", self.replicas, 1), ("--max-lag", self.max_lag, 0),
                                  ("--snapshot-every", self.snapshot_every, 0),
