@@ -12,6 +12,7 @@ def test_linear_writes_summary_and_figures(run_cli, tmp_path):
     status, stdout, _ = run_cli("linear", "--N", 8, "--P", 40, "--lr", 0.2, "--batch", 4,
                                 "--momentum", 0.5, "--sampling", "epoch", "--steps", 3000,
                                 "--burn-in", 300, "--replicas", 8, "--max-lag", 5, "--outputs", 2,
+                                "--snapshot-every", 100,
                                 "--out", out, "--no-progress")
     assert status == 0, stdout
     summary = json.loads((out / "summary.json").read_text())
@@ -28,6 +29,8 @@ def test_linear_writes_summary_and_figures(run_cli, tmp_path):
     assert "theory" in summary
     arrays = np.load(out / "arrays.npz")
     assert arrays["weight_covariance"].shape == (d, d)
+    assert arrays["snapshots"].shape == (30, 8, d)
+    assert arrays["v_autocovariance"].shape == (6, d)
     for name in ("fluctuations.png", "noise_autocorrelation.png", "fluctuations.pdf"):
         assert (out / name).stat().st_size > 1000
 

@@ -43,6 +43,7 @@ ARRAY_DOCS = {
     "weight_covariance": "(d, d) stationary covariance of w - w* in the Hessian eigenbasis (d <= 2000)",
     "v_autocovariance, v_autocovariance_stderr": "(max_lag + 1, d) cov(v_t, v_{t+h}) per eigendirection",
     "noise_covariance_eigenvalues": "(d,) ascending, one-step noise covariance C at w*",
+    "snapshots": "(n, R, d) w - w* in the Hessian eigenbasis every --snapshot-every measured steps",
     "noise_autocorrelation_trace, noise_autocorrelation_trace_stderr":
         "(max_lag + 1,) tr cov(dg_k, dg_{k+h}) measured at w*",
 }
@@ -63,6 +64,8 @@ def add_simulation_arguments(p: argparse.ArgumentParser, *, lr: float, batch: in
                    help="numpy (numba-compiled, CPU) or torch (CPU or CUDA)")
     g.add_argument("--device", default="cpu", help="torch device, e.g. cuda (with --backend torch)")
     g.add_argument("--max-lag", type=int, default=30, help="largest lag of the autocorrelations")
+    g.add_argument("--snapshot-every", type=int, default=0,
+                   help="keep w - w* (Hessian eigenbasis) every this many measured steps in arrays.npz")
     g.add_argument("--out", type=Path, required=True, help="output folder")
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -103,7 +106,7 @@ def config_from_args(args: argparse.Namespace, sampling: str, problem: Quadratic
         lr=args.lr, batch_size=args.batch, momentum=args.momentum, sampling=sampling,
         steps=args.steps, burn_in=args.burn_in, replicas=args.replicas, seed=args.seed,
         backend=args.backend, device=args.device, max_lag=args.max_lag,
-        full_covariance=problem.dim <= FULL_COVARIANCE_MAX_DIM)
+        full_covariance=problem.dim <= FULL_COVARIANCE_MAX_DIM, snapshot_every=args.snapshot_every)
     config.validate(problem)
     return config
 
@@ -229,6 +232,8 @@ def write_arrays(out: Path, result: SimulationResult, noise_eigenvalues: np.ndar
     if result.v_autocovariance is not None:
         arrays["v_autocovariance"] = result.v_autocovariance.value
         arrays["v_autocovariance_stderr"] = result.v_autocovariance.stderr
+    if result.snapshots is not None:
+        arrays["snapshots"] = result.snapshots
     if autocorr is not None:
         arrays["noise_autocorrelation_trace"] = autocorr.trace.value
         arrays["noise_autocorrelation_trace_stderr"] = autocorr.trace.stderr
