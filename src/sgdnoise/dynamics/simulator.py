@@ -21,11 +21,9 @@ Backends
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from sgdnoise.dynamics import kernels
 from sgdnoise.dynamics.samplers import Sampler, check_sampling
@@ -39,6 +37,7 @@ from sgdnoise.measure.streaming import (
     segment_mean,
 )
 from sgdnoise.problems.linear import QuadraticProblem
+from sgdnoise.progress import progress_bar
 
 BACKENDS = ("numpy", "torch")
 MIN_SEGMENTS = 10
@@ -198,7 +197,7 @@ def simulate(problem: QuadraticProblem, config: SimulationConfig,
     chunk = int(max(1, min(CHUNK_BYTES // bytes_per_step, 1 + config.steps // 20, 100_000)))
     total = config.burn_in + config.steps
     done, diverged_at = 0, None
-    bar = tqdm(total=total, desc=f"SGD {config.sampling}", unit="step", disable=not progress, leave=False)
+    bar = progress_bar(progress, total=total, desc=f"SGD {config.sampling}", unit="step")
     while done < total:
         measuring = done >= config.burn_in
         if measuring:
@@ -343,7 +342,3 @@ def _make_engine(problem: QuadraticProblem, config: SimulationConfig):
 
     return numpy_engine
 
-
-def config_dict(config: SimulationConfig) -> dict[str, Any]:
-    """The config as a plain dict for summary.json."""
-    return asdict(config)

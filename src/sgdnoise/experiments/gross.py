@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from sgdnoise.dynamics.samplers import Sampler
 from sgdnoise.dynamics.simulator import SimulationConfig, relaxation_steps, simulate
 from sgdnoise.experiments.reproduce import Reproduction
 from sgdnoise.measure.streaming import CovarianceAccumulator
 from sgdnoise.problems.linear import LinearRegression
+from sgdnoise.progress import progress_bar
 from sgdnoise.report.figures import plt, save_figure
 from sgdnoise.report.summary import write_summary
 from sgdnoise.theory import noise_covariance, stationary_covariance
@@ -57,7 +57,7 @@ def fig3(out: Path, seed: int) -> dict[str, Any]:
                                           "seed": seed, "sampling": "with-replacement",
                                           "normalisation": "sigma_x^2 sigma_eps^2 / S"},
                                "curves": {}}
-    for ratio in tqdm(ratios, desc="gross-fig3", leave=False):
+    for ratio in progress_bar(iterable=ratios, desc="gross-fig3"):
         problem = LinearRegression.teacher_student(N, int(round(ratio * N)), label_noise, seed=seed)
         exact = np.linalg.eigvalsh(noise_covariance(problem.X, problem.Y, S))[::-1] / norm
         hess = np.linalg.eigvalsh(noise_covariance(problem.X, problem.Y, S, approx="hessian"))[::-1] / norm
@@ -119,7 +119,7 @@ def fig5b(out: Path, seed: int) -> dict[str, Any]:
                                           "sampling": "with-replacement",
                                           "normalisation": "lr sigma_eps^2 / (2 S)"},
                                "curves": {}}
-    for ratio in tqdm(ratios, desc="gross-fig5b", leave=False):
+    for ratio in progress_bar(iterable=ratios, desc="gross-fig5b"):
         problem = LinearRegression.teacher_student(N, int(round(ratio * N)), label_noise, seed=seed)
         relax = float(relaxation_steps(problem.hessian_eigenvalues, lr, 0.0).max())
         steps = int(np.clip(30 * relax, 100_000, 2_000_000))

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from sgdnoise.dynamics.samplers import Sampler
 from sgdnoise.measure.streaming import Estimate, LagAutocovariance, segment_mean
+from sgdnoise.progress import progress_bar
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def noise_autocorrelation(per_example_gradients: np.ndarray, sampler: Sampler, s
     d, R = G.shape[1], sampler.replicas
     acov = LagAutocovariance(max_lag, R, (d,), zero_mean=True)
     chunk = max(max_lag + 1, 4_000_000 // (R * (d + sampler.batch_size)))
-    with tqdm(total=steps, desc="noise autocorrelation", disable=not progress, leave=False) as bar:
+    with progress_bar(progress, total=steps, desc="noise autocorrelation") as bar:
         for start in range(0, steps, chunk):
             n = min(chunk, steps - start)
             acov.add(centred[sampler.draw(n)].mean(axis=2))
