@@ -124,3 +124,25 @@ def test_fewer_examples_than_weights_is_reported_not_compared(run_cli, tmp_path)
     summary = json.loads((out / "summary.json").read_text())
     assert status == 0 and "interpolated" in summary["theory"]["note"] and "interpolated" in stdout
     assert np.max(summary["measured"]["var_theta"]) < 1e-20
+
+
+def test_demo_writes_both_samplers_and_comparison_figures(run_cli, tmp_path):
+    out = tmp_path / "demo"
+    status, stdout, _ = run_cli("demo", "--N", 10, "--P", 20, "--lr", 0.5, "--steps", 2000,
+                                "--burn-in", 200, "--replicas", 4, "--out", out, "--no-progress")
+    assert status == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["runs"] == {"epoch": "epoch/summary.json", "with-replacement": "with-replacement/summary.json"}
+    for sub in ("epoch", "with-replacement"):
+        run = json.loads((out / sub / "summary.json").read_text())
+        assert run["config"]["simulation"]["sampling"] == sub
+        assert "kuehn-rosenow" in run["theory"]
+    assert (out / "fluctuations.png").exists() and (out / "noise_autocorrelation.png").exists()
+    assert "theory vs measurement" in stdout
+
+
+def test_reproduce_lists_and_refuses_unknown_names(run_cli):
+    status, stdout, _ = run_cli("reproduce", "--list")
+    assert status == 0 and "gross-fig3" in stdout and "kuehn-rosenow-quadratic" in stdout
+    status, _, stderr = run_cli("reproduce", "gross-fig99")
+    assert status == 2 and "NAME must be one of" in stderr and len(stderr.strip().splitlines()) == 1
