@@ -72,6 +72,8 @@ def data_files(tmp_path):
     (["--N", "0"], "--N"),
     (["--lr", "abc"], "--lr"),
     (["--backend", "jax"], "--backend"),
+    (["--backend", "torch", "--device", "cuda:7"], "--device"),
+    (["--device", "cuda"], "--device"),
     (["--N", "5", "--data", "good"], "--N=5 contradicts"),
     (["--P", "31", "--data", "good"], "--P=31 contradicts"),
     (["--data", "missing"], "does not exist"),

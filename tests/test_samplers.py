@@ -30,6 +30,7 @@ def test_fixed_order_repeats_the_same_epoch():
     np.testing.assert_array_equal(idx[:5], idx[5:10])
     np.testing.assert_array_equal(idx[:5], idx[10:15])
     assert len(set(idx[:5, 0].ravel().tolist())) == 20
+    assert not np.array_equal(idx[:5, 0], idx[:5, 1])  # independent replicas, each its own order
 
 
 @pytest.mark.parametrize("sampling", ["with-replacement", "random-batch", "epoch"])

@@ -13,7 +13,7 @@ Four schemes (THEORY.md section 1):
     step has exactly S examples and an epoch has M steps;
 ``fixed-order``
     one random permutation drawn once and reused every epoch (same M batches in
-    the same order, as with an unshuffled data loader).
+    the same order, as with an unshuffled data loader); each replica has its own.
 
 A sampler draws indices for many independent replicas and many steps at once
 (``draw``), so simulators stay vectorised; ``iter_batches`` and
@@ -79,8 +79,7 @@ class Sampler:
         if self.replicas < 1:
             raise UsageError(f"--replicas must be at least 1; got {self.replicas}")
         if self.sampling == "fixed-order":
-            perm = self.rng.permutation(self.n_examples)[: self.epoch_length * self.batch_size]
-            self._order = np.broadcast_to(perm, (self.replicas, perm.size))
+            self._order = self._new_epochs()  # one order per replica, kept for the whole run
 
     @property
     def epoch_length(self) -> int:

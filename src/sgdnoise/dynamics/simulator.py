@@ -92,6 +92,10 @@ class SimulationConfig:
             raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}; got {self.backend!r}")
         if self.backend == "numpy" and self.device != "cpu":
             raise UsageError(f"--device {self.device!r} needs --backend torch; the numpy backend runs on cpu")
+        if self.backend == "torch":
+            from sgdnoise.dynamics.torch_backend import check_device
+
+            check_device(self.device)
         lam_max = float(problem.hessian_eigenvalues.max())
         limit = 2.0 * (1.0 + self.momentum) / lam_max
         if self.lr >= limit:

@@ -15,16 +15,22 @@ from sgdnoise.dynamics.simulator import ChunkOutput
 from sgdnoise.errors import UsageError
 
 
+def check_device(device: str) -> torch.device:
+    """The torch device named ``device``, or :class:`UsageError` if it cannot be used here."""
+    try:
+        dev = torch.device(device)
+        torch.zeros(1, device=dev)
+    except (RuntimeError, AssertionError) as exc:
+        raise UsageError(f"--device {device!r} is not available here ({exc}); use cpu") from None
+    return dev
+
+
 class TorchEngine:
     """Advances (R, K, N) replicas through chunks of batches; see :mod:`sgdnoise.dynamics.kernels`."""
 
     def __init__(self, kind: int, Z: np.ndarray, resid: np.ndarray, lam: np.ndarray,
                  offsets: np.ndarray, lr: float, momentum: float, device: str) -> None:
-        try:
-            self.device = torch.device(device)
-            torch.zeros(1, device=self.device)
-        except (RuntimeError, AssertionError) as exc:
-            raise UsageError(f"--device {device!r} is not available here ({exc}); use cpu") from None
+        self.device = check_device(device)
         as_t = lambda a: torch.as_tensor(a, dtype=torch.float64, device=self.device)  # noqa: E731
         self.kind, self.lr, self.beta = kind, lr, momentum
         self.Z, self.resid, self.lam, self.offsets = as_t(Z), as_t(resid), as_t(lam), as_t(offsets)
