@@ -17,7 +17,8 @@ from typing import Any
 
 from sgdnoise.errors import UsageError
 
-SOURCES: list[str] = ["sgdnoise.experiments.gross", "sgdnoise.experiments.kuehn_rosenow"]
+SOURCES: list[str] = ["sgdnoise.experiments.gross", "sgdnoise.experiments.kuehn_rosenow",
+                     "sgdnoise.experiments.balance"]
 
 
 @dataclass(frozen=True)
