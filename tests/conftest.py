@@ -3,8 +3,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from sgdnoise.cli import main
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """One torch thread per test process: the models are tiny and pytest runs two processes on two cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -13,4 +13,13 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0+unknown"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "hessian_eigenpairs"]
+
+
+def __getattr__(name: str):
+    """Lazy exports, so that ``import sgdnoise`` does not import torch."""
+    if name == "hessian_eigenpairs":
+        from sgdnoise.measure.curvature import hessian_eigenpairs
+
+        return hessian_eigenpairs
+    raise AttributeError(f"module 'sgdnoise' has no attribute {name!r}")

@@ -218,23 +218,36 @@ def simulate(problem: QuadraticProblem, config: SimulationConfig,
             diverged_at = done + out.bad_step
             break
         if measuring:
-            segs = slice(block * R, (block + 1) * R)
-            theta_m.add(segs, out.s1, out.s2, n)
-            vel_m.add(segs, out.u1, out.u2, n)
-            states = _weight_layout(out.theta_buf)
-            if cov is not None:
-                cov.add(states.reshape(-1, d))
-            if acov is not None:
-                acov.add(out.vel_buf)
-            if config.snapshot_every:
-                measured_step = done - config.burn_in + phase + stride * np.arange(rows)
-                snapshots.append(states[measured_step % config.snapshot_every == 0])
+            _accumulate(out, block, R, n, theta_m, vel_m, cov, acov, snapshots, config,
+                        done - config.burn_in + phase + stride * np.arange(rows))
         done += n
         bar.update(n)
     bar.close()
     with np.errstate(over="ignore", invalid="ignore"):  # statistics of a run that blew up
         return _finish(problem, config, theta_m, vel_m, cov, acov, snapshots, diverged_at,
                        _weight_layout(theta))
+
+
+def _accumulate(out: "ChunkOutput", block: int, R: int, n: int, theta_m: SegmentMoments,
+                vel_m: SegmentMoments, cov: CovarianceAccumulator | None,
+                acov: LagAutocovariance | None, snapshots: list[np.ndarray],
+                config: SimulationConfig, measured_step: np.ndarray) -> None:
+    """Feed one chunk's sums and states to the streaming statistics.
+
+    Values of a run that is blowing up may overflow here before they turn
+    non-finite; that is reported as divergence, not as a floating-point warning.
+    """
+    segs = slice(block * R, (block + 1) * R)
+    with np.errstate(over="ignore", invalid="ignore"):
+        theta_m.add(segs, out.s1, out.s2, n)
+        vel_m.add(segs, out.u1, out.u2, n)
+        states = _weight_layout(out.theta_buf)
+        if cov is not None:
+            cov.add(states.reshape(-1, states.shape[-1]))
+        if acov is not None:
+            acov.add(out.vel_buf)
+    if config.snapshot_every:
+        snapshots.append(states[measured_step % config.snapshot_every == 0])
 
 
 def relaxation_steps(eigenvalues: np.ndarray, lr: float, momentum: float) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any
 from sgdnoise.errors import UsageError
 
 SOURCES: list[str] = ["sgdnoise.experiments.gross", "sgdnoise.experiments.kuehn_rosenow",
-                     "sgdnoise.experiments.balance"]
+                     "sgdnoise.experiments.balance", "sgdnoise.experiments.net"]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,252 @@
+r"""Training a ``torch.nn.Module`` with a mini-batch sampler, and recording its fluctuations.
+
+:func:`train` runs any torch optimizer -- for the experiments of Kühn & Rosenow
+(arXiv 2306.05300) heavy-ball SGD, ``torch.optim.SGD(lr=eta, momentum=beta)``, which is
+THEORY.md's :math:`v_k = \beta v_{k-1} - \eta g_k`, :math:`\theta_k = \theta_{k-1} + v_k`
+at constant :math:`\eta` -- on batches chosen by a :class:`~sgdnoise.dynamics.samplers.Sampler`
+used as the ``batch_sampler`` of a ``DataLoader``.  It supports a learning-rate schedule,
+checkpoints that resume to the same numbers, a progress bar, and stops (keeping what it has)
+when the loss stops being finite.
+
+:class:`ProjectedFluctuations` accumulates, at every step of the late phase, the projections
+
+.. math:: p_{k,i} = v_i^\top(\theta_k - \theta_{\rm start}), \qquad
+          u_{k,i} = p_{k,i} - p_{k-1,i} = v_i^\top(\theta_k - \theta_{k-1})
+
+on ``k`` orthonormal directions :math:`v_i` (Hessian eigenvectors) as running sums, so memory
+is :math:`O(k d)` whatever the number of steps: the variances :math:`\sigma^2_{\theta,i}`,
+:math:`\sigma^2_{v,i}` over the recorded window, the velocity-correlation time
+:math:`\tau_i = 2\sigma^2_{\theta,i}/\sigma^2_{v,i}` (Kühn & Rosenow eq. 18), and standard
+errors from batch means (the window cut into ``n_blocks`` consecutive blocks;
+:class:`sgdnoise.measure.streaming.SegmentMoments`).
+"""
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from sgdnoise.dynamics.samplers import Sampler
+from sgdnoise.errors import UsageError
+from sgdnoise.measure.streaming import Estimate, SegmentMoments, ratio_estimate, segment_mean
+from sgdnoise.progress import progress_bar
+
+
+def flat_parameters(model: nn.Module) -> torch.Tensor:
+    """The trainable parameters of ``model`` as one detached flat vector (``model.parameters()`` order)."""
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters() if p.requires_grad])
+
+
+class ProjectedFluctuations:
+    r"""Streaming variances of weights and velocities along ``k`` orthonormal directions.
+
+    Parameters
+    ----------
+    basis : torch.Tensor (d, k)
+        Orthonormal directions :math:`v_i` (columns).
+    start : torch.Tensor (d,)
+        Weights :math:`\theta_{\rm start}` before the first recorded step.
+    steps : int
+        Number of steps that will be recorded (sets the block length of the batch means).
+    n_blocks : int
+        Consecutive blocks of the window whose spread gives the standard errors.
+    """
+
+    def __init__(self, basis: torch.Tensor, start: torch.Tensor, steps: int, n_blocks: int = 20) -> None:
+        if basis.ndim != 2 or basis.shape[0] != start.numel():
+            raise UsageError(f"basis must have shape (d, k) with d = {start.numel()}; got {tuple(basis.shape)}")
+        if not 2 <= n_blocks <= steps:
+            raise UsageError(f"n_blocks must be between 2 and the number of recorded steps ({steps}); "
+                             f"got {n_blocks}")
+        self.basis = basis.detach()
+        self.start = start.detach().reshape(-1).to(basis.dtype)
+        self.block_length = math.ceil(steps / n_blocks)
+        n_segments = math.ceil(steps / self.block_length)
+        k = basis.shape[1]
+        self.theta = SegmentMoments(n_segments, (k,))
+        self.velocity = SegmentMoments(n_segments, (k,))
+        self.steps = 0
+        self._previous = np.zeros(k)
+
+    def update(self, theta: torch.Tensor) -> None:
+        """Record the weights ``theta`` (flat, shape ``(d,)``) after one more step."""
+        p = (self.basis.T @ (theta.reshape(-1).to(self.basis.dtype) - self.start)).double().cpu().numpy()
+        u = p - self._previous
+        block = min(self.steps // self.block_length, len(self.theta.count) - 1)
+        self.theta.add(block, p, p * p, 1)
+        self.velocity.add(block, u, u * u, 1)
+        self._previous = p
+        self.steps += 1
+
+    def result(self) -> dict[str, Estimate | int]:
+        """Estimates (value and standard error, per direction) of ``var_theta``, ``var_v``,
+        ``tau`` = 2 var_theta / var_v and the mean displacement ``mean_theta``; and ``steps``."""
+        if self.steps < 2:
+            raise UsageError(f"at least 2 recorded steps are needed; got {self.steps}")
+        theta_blocks, velocity_blocks = self.theta.segment_variances(), self.velocity.segment_variances()
+        return {
+            "var_theta": segment_mean(theta_blocks), "var_v": segment_mean(velocity_blocks),
+            "tau": ratio_estimate(theta_blocks, velocity_blocks, scale=2.0),
+            "mean_theta": self.theta.mean(), "steps": self.steps,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return copy.deepcopy({"theta": self.theta, "velocity": self.velocity, "steps": self.steps,
+                              "previous": self._previous})
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        state = copy.deepcopy(state)
+        self.theta, self.velocity = state["theta"], state["velocity"]
+        self.steps, self._previous = state["steps"], state["previous"]
+
+
+class _TensorRows(TensorDataset):
+    """A TensorDataset whose batches are gathered in one indexing operation."""
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, ...]:
+        index = torch.as_tensor(indices)
+        return tuple(t[index] for t in self.tensors)
+
+
+def _loader(data: Dataset | tuple[torch.Tensor, torch.Tensor], sampler: Sampler, steps: int) -> DataLoader:
+    batches = sampler.torch_batch_sampler(steps)
+    if isinstance(data, Dataset):
+        return DataLoader(data, batch_sampler=batches)
+    return DataLoader(_TensorRows(*data), batch_sampler=batches, collate_fn=lambda batch: batch)
+
+
+@dataclass
+class TrainingLog:
+    """What a call of :func:`train` did.
+
+    Attributes
+    ----------
+    steps : int
+        Steps completed (fewer than asked when the loss diverged).
+    epoch_losses : list of float
+        Mean mini-batch loss of each block of ``sampler.epoch_length`` steps.
+    diverged : bool
+        The loss became non-finite; training stopped at the step before.
+    running_loss : float
+        Sum of the losses since the last complete block.
+    """
+
+    steps: int = 0
+    epoch_losses: list[float] = field(default_factory=list)
+    diverged: bool = False
+    running_loss: float = 0.0
+
+
+def train(
+    model: nn.Module,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    data: Dataset | tuple[torch.Tensor, torch.Tensor],
+    sampler: Sampler,
+    steps: int,
+    optimizer: torch.optim.Optimizer,
+    *,
+    schedule: Callable[[int], float] | None = None,
+    recorder: ProjectedFluctuations | None = None,
+    checkpoint: Path | str | None = None,
+    checkpoint_every: int = 0,
+    progress: bool = True,
+    desc: str = "train",
+) -> TrainingLog:
+    """Run ``steps`` optimizer steps on batches drawn by ``sampler``.
+
+    Parameters
+    ----------
+    model, loss_fn
+        The network (trained in train mode) and the mean loss of a batch.
+    data : Dataset or (X, y)
+        Training set; ``sampler.n_examples`` must equal its length.
+    sampler : Sampler
+        Chooses the batches (replica 0); epoch-based samplers continue their epoch across calls.
+    steps : int
+        Number of steps.
+    optimizer : torch.optim.Optimizer
+        Over ``model``'s parameters (e.g. ``torch.optim.SGD(..., momentum=beta)`` or a noise
+        injector of :mod:`sgdnoise.dynamics.injection`).
+    schedule : callable, optional
+        ``schedule(t)`` is the learning rate of step ``t`` (0-based, within this call).
+    recorder : ProjectedFluctuations, optional
+        Updated with the weights after every step.
+    checkpoint : path, optional
+        File for checkpoints (model, optimizer, sampler, recorder, log).  When it exists at the
+        start, training resumes from it and gives the same numbers as an uninterrupted run with
+        the same ``checkpoint_every``.
+    checkpoint_every : int
+        Write a checkpoint every this many steps (and at the end); 0: only at the end.  The
+        batches are drawn per stretch between checkpoints.
+    progress : bool
+        Show a progress bar.
+    desc : str
+        Label of the progress bar.
+    """
+    n_data = len(data) if isinstance(data, Dataset) else len(data[0])
+    if n_data != sampler.n_examples:
+        raise UsageError(f"the sampler draws from {sampler.n_examples} examples but the data hold {n_data}")
+    if steps < 0 or checkpoint_every < 0:
+        raise UsageError(f"steps and checkpoint_every must be non-negative; got {steps}, {checkpoint_every}")
+    path = Path(checkpoint) if checkpoint is not None else None
+    log = TrainingLog()
+    if path is not None and path.is_file():
+        state = torch.load(path, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if recorder is not None:
+            recorder.load_state_dict(state["recorder"])
+        vars(sampler).update(copy.deepcopy(state["sampler"]).__dict__)
+        log = state["log"]
+
+    def save() -> None:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "recorder": recorder.state_dict() if recorder is not None else None,
+                        "sampler": sampler, "log": log}, path)
+
+    M = sampler.epoch_length
+    segment = checkpoint_every or max(steps, 1)
+    model.train()
+    bar = progress_bar(progress, total=steps, initial=log.steps, desc=desc, unit="step")
+    try:
+        while log.steps < steps and not log.diverged:
+            # one batch sampler per segment between checkpoints: at a checkpoint the sampler has
+            # drawn exactly the batches used, so a resumed run draws the same batches
+            n = min(segment - log.steps % segment, steps - log.steps)
+            for X, y in _loader(data, sampler, n):
+                if schedule is not None:
+                    for group in optimizer.param_groups:
+                        group["lr"] = schedule(log.steps)
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_fn(model(X), y)
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    log.diverged = True
+                    break
+                loss.backward()
+                optimizer.step()
+                if recorder is not None:
+                    recorder.update(flat_parameters(model))
+                log.steps += 1
+                log.running_loss += value
+                if log.steps % M == 0:
+                    log.epoch_losses.append(log.running_loss / M)
+                    log.running_loss = 0.0
+                    bar.set_postfix(loss=f"{log.epoch_losses[-1]:.4g}")
+                bar.update(1)
+            if not log.diverged and log.steps < steps:
+                save()
+    finally:
+        bar.close()
+    save()
+    return log
