@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from sgdnoise.errors import UsageError
+from sgdnoise.problems.linear import least_squares_minimiser, linear_regression_gradients
 
 SAMPLINGS = ("with-replacement", "random-batch", "epoch", "fixed-order")
 
@@ -69,26 +70,6 @@ def noise_kernel(sampling: str, epoch_length: int, max_lag: int) -> np.ndarray:
         h = np.arange(1, min(M, max_lag) + 1)
         kappa[h] = -(M - h) / (M * (M - 1))
     return kappa
-
-
-def linear_regression_gradients(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Per-example gradients of l_mu = 1/2 |W^T x_mu - y_mu|^2, shape (P, N*K).
-
-    ``X`` is (P, N), ``y`` is (P,) or (P, K), ``w`` is (N,) or (N, K); the
-    gradient of example mu is ``x_mu (x_mu . w - y_mu)`` (flattened N-major,
-    output index fastest).
-    """
-    X = np.asarray(X, dtype=np.float64)
-    Y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)
-    W = np.asarray(w, dtype=np.float64).reshape(X.shape[1], -1)
-    residual = X @ W - Y  # (P, K)
-    return (X[:, :, None] * residual[:, None, :]).reshape(X.shape[0], -1)
-
-
-def least_squares_minimiser(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """w* = argmin (1/2P)|X w - y|^2 (minimum-norm when X^T X is singular), shape like y's columns."""
-    w, *_ = np.linalg.lstsq(np.asarray(X, np.float64), np.asarray(y, np.float64), rcond=None)
-    return w
 
 
 def noise_covariance(
