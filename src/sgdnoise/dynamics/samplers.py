@@ -139,11 +139,6 @@ class Sampler:
             needed -= take
         return np.concatenate(pieces, axis=0) if pieces else np.empty((0, R, S), np.int64)
 
-    @property
-    def position_in_epoch(self) -> int:
-        """Index (0..M-1) within the epoch of the next step drawn."""
-        return self._position
-
     def iter_batches(self, steps: int, chunk: int = 1024) -> Iterator[np.ndarray]:
         """Yield the index arrays (shape (S,)) of the next ``steps`` batches of replica 0."""
         done = 0

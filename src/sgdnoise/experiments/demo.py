@@ -16,7 +16,6 @@ from pathlib import Path
 from sgdnoise.experiments.linear import (
     add_simulation_arguments,
     config_from_args,
-    measure_noise,
     plot_fluctuations,
     plot_noise_autocorrelation,
     print_comparison,

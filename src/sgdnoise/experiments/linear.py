@@ -31,7 +31,7 @@ from sgdnoise.measure.gradient_noise import NoiseAutocorrelation, noise_autocorr
 from sgdnoise.problems.linear import LinearRegression, QuadraticProblem
 from sgdnoise.report.figures import plt, save_figure
 from sgdnoise.report.summary import write_summary
-from sgdnoise.theory.noise import noise_covariance, noise_kernel, per_example_covariance, batch_noise_factor
+from sgdnoise.theory.noise import batch_noise_factor, noise_kernel, per_example_covariance
 
 FULL_COVARIANCE_MAX_DIM = 2000
 METHOD_STYLES = {"exact": "-", "kuehn-rosenow": "--", "anticorrelated": (0, (5, 1, 1, 1)),

@@ -453,8 +453,8 @@ def stationary_density(moments: DataMoments, depth: int, T: float, width: int = 
         raise UsageError(f"--depth must be >= 0 and --width >= 1; got {depth}, {width}")
     label = f"D={depth}, d={width}, T={T:g}"
     D = float(depth)
-    drift_coef = width ** ((D - 1.0) / (D + 1.0)) / ((D + 1.0) * T)
-    decay_coef = weight_decay * width ** (2.0 * (D - 1.0) / (D + 1.0)) / ((D + 1.0) * T)
+    drift_coef = 1.0 / effective_temperature(T, depth, width)
+    decay_coef = weight_decay * width ** ((D - 1.0) / (D + 1.0)) * drift_coef
     if depth == 0:
         centre, sd = _depth0_centre_width(moments, T, weight_decay, width)
 
