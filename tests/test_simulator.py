@@ -138,3 +138,27 @@ def test_stability_limit_is_refused():
     with pytest.raises(UsageError, match=r"stability limit.*lr must be < 0\.95"):
         SimulationConfig(lr=0.95, batch_size=2, momentum=0.9).validate(problem)
     SimulationConfig(lr=0.94, batch_size=2, momentum=0.9).validate(problem)
+
+
+def test_interrupt_keeps_the_completed_chunks(monkeypatch):
+    """Ctrl-C during a chunk: the run stops, says where, and keeps every completed chunk."""
+    monkeypatch.setattr(simulator, "CHUNK_BYTES", 4000)
+    problem = AdditiveNoiseQuadratic.gaussian(np.array([0.5, 1.0]), 20, 1.0)
+    config = SimulationConfig(lr=0.1, batch_size=2, steps=10_000, burn_in=100, replicas=2, seed=3)
+    calls = {"n": 0}
+    advance = kernels.advance
+
+    def interrupted_advance(*args):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return advance(*args)
+
+    monkeypatch.setattr(kernels, "advance", interrupted_advance)
+    res = simulate(problem, config, progress=False)
+    assert res.interrupted_at is not None and res.diverged_at is None
+    assert res.steps_measured == res.interrupted_at - config.burn_in > 0
+    monkeypatch.setattr(kernels, "advance", advance)
+    full = simulate(problem, SimulationConfig(**{**config.__dict__, "steps": res.steps_measured}),
+                    progress=False)
+    np.testing.assert_allclose(res.mean_theta.value, full.mean_theta.value, rtol=1e-12)

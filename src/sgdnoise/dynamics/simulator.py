@@ -137,6 +137,9 @@ class SimulationResult:
     diverged_at : int or None
         Global step (counting burn-in) at which some replica's weights became
         non-finite; statistics then hold everything measured before that chunk.
+    interrupted_at : int or None
+        Global step at which the run was interrupted (Ctrl-C); statistics hold
+        every chunk completed before.
     """
 
     config: SimulationConfig
@@ -154,6 +157,7 @@ class SimulationResult:
     v_autocovariance: Estimate | None = None
     snapshots: np.ndarray | None = None
     diverged_at: int | None = None
+    interrupted_at: int | None = None
     final_theta: np.ndarray | None = field(default=None, repr=False)
 
 
@@ -200,7 +204,7 @@ def simulate(problem: QuadraticProblem, config: SimulationConfig,
                           + (8 * d // stride if stride else 0))
     chunk = int(max(1, min(CHUNK_BYTES // bytes_per_step, 1 + config.steps // 20, 100_000)))
     total = config.burn_in + config.steps
-    done, diverged_at = 0, None
+    done, diverged_at, interrupted_at = 0, None, None
     bar = progress_bar(progress, total=total, desc=f"SGD {config.sampling}", unit="step")
     while done < total:
         measuring = done >= config.burn_in
@@ -209,11 +213,14 @@ def simulate(problem: QuadraticProblem, config: SimulationConfig,
             n = min(chunk, config.burn_in + block_bounds[block + 1] - done)
         else:
             block, n = -1, min(chunk, config.burn_in - done)
-        idx = sampler.draw(n)
         phase = (-(done - config.burn_in)) % stride if measuring and stride else 0
         rows = len(range(phase, n, stride)) if measuring and stride else 0
-        out = engine(idx, theta, vel, record=measuring, theta_rows=rows, every=max(stride, 1),
-                     phase=phase, store_vel=measuring and config.max_lag > 0)
+        try:
+            out = engine(sampler.draw(n), theta, vel, record=measuring, theta_rows=rows,
+                         every=max(stride, 1), phase=phase, store_vel=measuring and config.max_lag > 0)
+        except KeyboardInterrupt:  # Ctrl-C: drop the unfinished chunk, keep what was measured
+            interrupted_at = done
+            break
         if out.bad_step is not None:
             diverged_at = done + out.bad_step
             break
@@ -224,8 +231,10 @@ def simulate(problem: QuadraticProblem, config: SimulationConfig,
         bar.update(n)
     bar.close()
     with np.errstate(over="ignore", invalid="ignore"):  # statistics of a run that blew up
-        return _finish(problem, config, theta_m, vel_m, cov, acov, snapshots, diverged_at,
-                       _weight_layout(theta))
+        result = _finish(problem, config, theta_m, vel_m, cov, acov, snapshots, diverged_at,
+                         _weight_layout(theta))
+    result.interrupted_at = interrupted_at
+    return result
 
 
 def _accumulate(out: "ChunkOutput", block: int, R: int, n: int, theta_m: SegmentMoments,

@@ -181,6 +181,9 @@ def build_summary(problem: QuadraticProblem, config: SimulationConfig, result: S
     if result.diverged_at is not None:
         status = (f"diverged at step {result.diverged_at}: weights became non-finite; "
                   f"statistics hold the {result.steps_measured} measured steps before")
+    elif result.interrupted_at is not None:
+        status = (f"interrupted at step {result.interrupted_at}; statistics hold the "
+                  f"{result.steps_measured} measured steps before")
     summary: dict[str, Any] = {
         "status": status,
         "config": {"problem": problem.source, "simulation": asdict(config)},
