@@ -35,6 +35,7 @@ from scipy import stats
 from sgdnoise.dynamics.balance_sgd import BalanceRun, simulate_sde, simulate_sgd
 from sgdnoise.errors import UsageError
 from sgdnoise.experiments.reproduce import Reproduction
+from sgdnoise.measure.distributions import histogram, mean_and_variance, replica_slopes
 from sgdnoise.problems.diagonal import (
     DataMoments,
     Dataset,
@@ -48,7 +49,6 @@ from sgdnoise.theory import balance as theory
 ALPHA = 1e-3  # significance level of every comparison (two-sided)
 Z_CRIT = float(stats.norm.isf(ALPHA / 2))
 COLLAPSED = 1e-6  # |v| below this times the scale of v counts as collapsed onto v = 0
-HIST_BINS = 60
 DENSITY_POINTS = 2000
 
 
@@ -152,30 +152,6 @@ def ks_distance(samples: np.ndarray, density: theory.StationaryDensity) -> dict[
             "p_value": float(result.pvalue), "n": int(n), "alpha": ALPHA,
             "critical": float(null.ppf(1 - ALPHA)), "null_mean": float(null.mean()),
             "null_sd": float(null.std())}
-
-
-def histogram(samples: np.ndarray) -> dict[str, list[float]]:
-    """Normalised histogram over the 0.1 %..99.9 % quantile range (``density`` integrates to
-    the fraction of samples inside it)."""
-    lo, hi = np.quantile(samples, [0.001, 0.999])
-    counts, edges = np.histogram(samples, bins=HIST_BINS, range=(lo, hi))
-    width = np.diff(edges)
-    return {"edges": edges, "counts": counts, "density": counts / (samples.size * width)}
-
-
-def mean_and_variance(samples: np.ndarray) -> dict[str, float]:
-    """Sample mean and variance with standard errors from independent samples."""
-    n = samples.size
-    centred = samples - samples.mean()
-    return {"mean": float(samples.mean()), "mean_se": float(samples.std(ddof=1) / math.sqrt(n)),
-            "variance": float(centred.var(ddof=1)),
-            "variance_se": float((centred**2).std(ddof=1) / math.sqrt(n))}
-
-
-def replica_slopes(times: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Least-squares slope of ``values`` (n_times, R) against ``times``, one per replica."""
-    tc = times - times.mean()
-    return tc @ (values - values.mean(axis=0)) / (tc @ tc)
 
 
 # --- one experiment ---------------------------------------------------------------------------
