@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``sgdnoise`` parser with every command registered."""
     from sgdnoise.experiments import COMMAND_MODULES
 
-    parser = _Parser(prog="sgdnoise", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="sgdnoise", description="Simulate, measure and predict the gradient noise "
+                     "and the weight fluctuations of SGD; every command writes a result folder.")
     parser.add_argument("--version", action="version", version=f"sgdnoise {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for module in COMMAND_MODULES:
