@@ -26,12 +26,12 @@ import numpy as np
 from sgdnoise.dynamics.samplers import SAMPLINGS, Sampler
 from sgdnoise.dynamics.simulator import BACKENDS, SimulationConfig, SimulationResult, simulate
 from sgdnoise.errors import UsageError
-from sgdnoise.experiments.comparison import theory_block
+from sgdnoise.experiments.comparison import noise_covariance_at_minimum, theory_block
 from sgdnoise.measure.gradient_noise import NoiseAutocorrelation, noise_autocorrelation
 from sgdnoise.problems.linear import LinearRegression, QuadraticProblem
 from sgdnoise.report.figures import plt, save_figure
 from sgdnoise.report.summary import write_summary
-from sgdnoise.theory.noise import batch_noise_factor, noise_kernel, per_example_covariance
+from sgdnoise.theory.noise import noise_kernel
 
 FULL_COVARIANCE_MAX_DIM = 2000
 METHOD_STYLES = {"exact": "-", "kuehn-rosenow": "--", "anticorrelated": (0, (5, 1, 1, 1)),
@@ -122,15 +122,15 @@ def run_command(args: argparse.Namespace) -> int:
 
 def measure_noise(problem: QuadraticProblem, config: SimulationConfig) -> tuple[np.ndarray, NoiseAutocorrelation | None]:
     """Eigenvalues of C at the minimiser, and the noise autocorrelation by lag (not for fixed-order)."""
-    G = problem.per_example_gradients()
-    C = batch_noise_factor(config.sampling, problem.n_examples, config.batch_size) * per_example_covariance(G)
+    C = noise_covariance_at_minimum(problem, config)
     if config.sampling == "fixed-order":
         return np.linalg.eigvalsh(C), None
     sampler = Sampler(config.sampling, problem.n_examples, config.batch_size,
                       max(config.replicas, 10), np.random.default_rng(config.seed + 1))
     M = sampler.epoch_length
     steps = M * max(200, -(-20_000 // M))
-    return np.linalg.eigvalsh(C), noise_autocorrelation(G, sampler, steps, config.max_lag)
+    return np.linalg.eigvalsh(C), noise_autocorrelation(problem.per_example_gradients(), sampler, steps,
+                                                        config.max_lag)
 
 
 def fluctuation_summary(result: SimulationResult) -> dict[str, Any]:
