@@ -10,10 +10,9 @@ TORCH_PIN := torch==2.13.0
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --upgrade pip
 
 $(VENV)/.torch: | $(PY)
-	$(PY) -c "import sys, torch; v = tuple(int(p) for p in torch.__version__.split('+')[0].split('.')[:2]); sys.exit(v < (2, 2))" \
+	$(PY) -c "import sys, torch; v = tuple(int(p) for p in torch.__version__.split('+')[0].split('.')[:2]); sys.exit(v < (2, 2))" 2>/dev/null \
 	  || $(PIP) install "$(TORCH_PIN)"
 	# Every later install is held to the torch now in the venv: nothing may swap it for a CUDA build.
 	$(PY) -c "import torch; print('torch==' + torch.__version__)" > $(VENV)/constraints.txt
