@@ -315,6 +315,7 @@ def report_paths(out: Path, summary: dict[str, Any]) -> None:
     """Tell the user where the results are (and if the run diverged)."""
     if summary.get("status", "completed") != "completed":
         sys.stderr.write(f"warning: {summary['status']}\n")
-    print(f"wrote {out}/summary.json, {out}/arrays.npz and figures:")
-    for png in sorted(Path(out).glob("*.png")):
-        print(f"  {png}")
+    print(f"wrote {out}/summary.json and:")
+    for path in sorted(Path(out).iterdir()):
+        if path.suffix in (".png", ".npz") or path.is_dir():
+            print(f"  {path}{'/' if path.is_dir() else ''}")
