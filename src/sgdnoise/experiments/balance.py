@@ -36,6 +36,7 @@ from sgdnoise.dynamics.balance_sgd import BalanceRun, simulate_sde, simulate_sgd
 from sgdnoise.errors import UsageError
 from sgdnoise.experiments.reproduce import Reproduction
 from sgdnoise.measure.distributions import histogram, mean_and_variance, replica_slopes
+from sgdnoise.measure.streaming import segment_mean
 from sgdnoise.problems.diagonal import (
     DataMoments,
     Dataset,
@@ -230,9 +231,9 @@ def balance_rates(run: BalanceRun, moments: DataMoments, T: float, weight_decay:
     rates = []
     for k in range(net.depth):
         measured = -replica_slopes(run.times, np.log(np.abs(run.imbalance[:, ok, k])))
-        se = measured.std(ddof=1) / math.sqrt(measured.size)
-        row: dict[str, float] = {"pair": k, "measured": float(measured.mean()),
-                                 "measured_se": float(se)}
+        est = segment_mean(measured)
+        row: dict[str, float] = {"pair": k, "measured": float(est.value),
+                                 "measured_se": float(est.stderr)}
         for key, discrete in (("predicted", False), ("predicted_discrete", True)):
             path = theory.predicted_log_imbalance(moments, T, weight_decay,
                                                   run.integrals[:, ok, k, :],
@@ -240,8 +241,7 @@ def balance_rates(run: BalanceRun, moments: DataMoments, T: float, weight_decay:
             predicted = -replica_slopes(run.times, path)
             difference = measured - predicted
             row[key] = float(predicted.mean())
-            row[key + "_difference_se"] = float(difference.std(ddof=1)
-                                                / math.sqrt(difference.size))
+            row[key + "_difference_se"] = float(segment_mean(difference).stderr)
         row["predicted_stationary"] = stationary
         rates.append(row)
     return rates
@@ -503,15 +503,15 @@ def measure_variance(run: BalanceRun, burn_in: int) -> dict[str, float]:
     m1, m2 = v.mean(axis=0), (v**2).mean(axis=0)
     mean = m1.mean()
     z = m2 - 2.0 * mean * m1
-    return {"variance": float(m2.mean() - mean**2),
-            "variance_se": float(z.std(ddof=1) / math.sqrt(z.size))}
+    return {"variance": float(m2.mean() - mean**2), "variance_se": float(segment_mean(z).stderr)}
 
 
 def measure_growth_rate(run: BalanceRun) -> dict[str, float]:
     """Rate of ``log|v|`` between the first and last record, mean and SE over replicas."""
     ok = ~run.diverged
     rate = np.log(np.abs(run.v[-1, ok] / run.v[0, ok])) / (run.times[-1] - run.times[0])
-    return {"rate": float(rate.mean()), "rate_se": float(rate.std(ddof=1) / math.sqrt(rate.size))}
+    est = segment_mean(rate)
+    return {"rate": float(est.value), "rate_se": float(est.stderr)}
 
 
 def critical_temperature_fit(temperatures: np.ndarray, rates: np.ndarray, ses: np.ndarray

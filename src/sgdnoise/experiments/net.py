@@ -48,6 +48,7 @@ import numpy as np
 from sgdnoise.errors import UsageError
 from sgdnoise.experiments.linear import plot_fluctuations, plot_noise_autocorrelation, report_paths
 from sgdnoise.experiments.reproduce import Reproduction
+from sgdnoise.measure.streaming import segment_mean
 from sgdnoise.report.figures import plt, save_figure
 from sgdnoise.report.summary import write_summary
 
@@ -422,8 +423,9 @@ def _generalisation(run: _Run) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for sampling, values in accuracies.items():
         a = np.asarray(values)
-        summary[sampling] = {"test": a, "mean": a.mean() if a.size else None,
-                             "stderr": a.std(ddof=1) / np.sqrt(a.size) if a.size > 1 else None}
+        est = segment_mean(a) if a.size else None  # stderr NaN (null in JSON) for one seed
+        summary[sampling] = {"test": a, "mean": None if est is None else est.value,
+                             "stderr": None if est is None else est.stderr}
     return summary
 
 
@@ -599,7 +601,7 @@ def print_summary(summary: dict[str, Any]) -> None:
                   f"measured {block['measured_var_theta_ratio']:.3g}, theory {block['theory_var_theta_ratio']:.3g}")
     for sampling, block in summary.get("accuracy", {}).items():
         if block["mean"] is not None:
-            se = f" +- {block['stderr']:.4f}" if block["stderr"] is not None else ""
+            se = f" +- {block['stderr']:.4f}" if np.isfinite(block["stderr"]) else ""
             print(f"test accuracy {sampling}: {block['mean']:.4f}{se} over {len(block['test'])} seeds")
     print(f"wall time {summary['wall_seconds']:.0f} s")
 
