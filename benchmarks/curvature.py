@@ -28,7 +28,7 @@ import torch
 from scipy.sparse.linalg import eigsh
 
 from sgdnoise import hessian_eigenpairs
-from sgdnoise.dynamics.samplers import Sampler
+from sgdnoise.sampling import Sampler
 from sgdnoise.dynamics.training import train
 from sgdnoise.measure.curvature import HessianOperator
 from sgdnoise.measure.network_noise import PerExampleGradients, projected_covariance

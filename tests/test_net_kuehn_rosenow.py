@@ -15,8 +15,10 @@ import torch
 from torch import nn
 
 import sgdnoise
-from sgdnoise.dynamics.samplers import Sampler
-from sgdnoise.dynamics.training import ProjectedFluctuations, flat_parameters, train
+from sgdnoise.sampling import Sampler
+from sgdnoise.dynamics.training import train
+from sgdnoise.measure.recorder import ProjectedFluctuations
+from sgdnoise.problems.networks import flat_parameters
 from sgdnoise.measure.network_noise import PerExampleGradients, projected_covariance
 from sgdnoise.theory import batch_noise_factor, kuehn_rosenow, lambda_cross
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from sgdnoise.dynamics.samplers import Sampler
+from sgdnoise.sampling import Sampler
 from sgdnoise.measure.gradient_noise import noise_autocorrelation
 from sgdnoise.measure.network_noise import NoiseCovarianceOperator, PerExampleGradients, projected_covariance
 from sgdnoise.theory import noise_kernel

@@ -13,8 +13,10 @@ import torch
 from torch import nn
 
 from sgdnoise.dynamics.injection import AntiPGD, PerturbedGD, widening_valley
-from sgdnoise.dynamics.samplers import Sampler
-from sgdnoise.dynamics.training import ProjectedFluctuations, flat_parameters, train
+from sgdnoise.sampling import Sampler
+from sgdnoise.dynamics.training import train
+from sgdnoise.measure.recorder import ProjectedFluctuations
+from sgdnoise.problems.networks import flat_parameters
 from sgdnoise.errors import UsageError
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from scipy import stats
 
-from sgdnoise.dynamics.samplers import SAMPLINGS, Sampler
+from sgdnoise.sampling import SAMPLINGS, Sampler
 from sgdnoise.measure.gradient_noise import noise_autocorrelation
 from sgdnoise.problems.linear import LinearRegression
 from sgdnoise.theory.noise import noise_covariance, noise_kernel
@@ -74,7 +74,7 @@ def test_torch_batch_sampler_feeds_a_dataloader():
 
 
 def test_bad_sampler_arguments():
-    with pytest.raises(ValueError, match="--sampling"):
+    with pytest.raises(ValueError, match="sampling must be one of"):
         Sampler("shuffle", 10, 2)
     with pytest.raises(ValueError, match="--batch"):
         Sampler("epoch", 10, 11)

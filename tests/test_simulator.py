@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 from sgdnoise.dynamics import kernels, simulator
-from sgdnoise.dynamics.samplers import Sampler
-from sgdnoise.dynamics.simulator import SimulationConfig, simulate, _problem_arrays
+from sgdnoise.sampling import Sampler
+from sgdnoise.dynamics.engine import problem_arrays
+from sgdnoise.dynamics.simulator import SimulationConfig, simulate
 from sgdnoise.errors import UsageError
 from sgdnoise.problems.linear import AdditiveNoiseQuadratic, LinearRegression
 from sgdnoise.theory.noise import batch_noise_factor
@@ -25,7 +26,7 @@ def _state(problem, R, seed):
 ], ids=["linear-2-outputs", "additive"])
 @pytest.mark.parametrize("momentum", [0.0, 0.7])
 def test_kernel_matches_plain_loop_on_the_same_batches(problem, momentum):
-    kind, Z, resid, lam, offsets = _problem_arrays(problem)
+    kind, Z, resid, lam, offsets = problem_arrays(problem)
     idx = Sampler("epoch", problem.n_examples, 4, 5, np.random.default_rng(3)).draw(200)
     theta, vel = _state(problem, 5, 4)
     ref_theta, ref_vel = theta.copy(), vel.copy()

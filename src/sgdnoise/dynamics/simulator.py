@@ -7,7 +7,7 @@ R independent replicas advance together (THEORY.md section 1)::
 in the Hessian eigenbasis, so that the statistics along each eigendirection
 come for free.  Nothing stores the trajectory: the run is cut into chunks of
 steps; the backend advances all replicas through a chunk in one call and the
-chunk's sums feed the streaming statistics of :mod:`sgdnoise.measure.streaming`.
+chunk's sums feed the streaming statistics of :mod:`sgdnoise.stats.streaming`.
 
 Backends
 --------
@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sgdnoise.dynamics import kernels
-from sgdnoise.dynamics.samplers import Sampler, check_sampling
+from sgdnoise.dynamics.engine import ChunkOutput, Engine, numpy_engine, problem_arrays
+from sgdnoise.sampling import Sampler, check_sampling
 from sgdnoise.errors import UsageError
-from sgdnoise.measure.streaming import (
+from sgdnoise.stats.streaming import (
     CovarianceAccumulator,
     Estimate,
     LagAutocovariance,
@@ -189,7 +189,7 @@ def simulate(problem: QuadraticProblem, config: SimulationConfig,
         theta[:] = problem.to_eigen(np.asarray(start, np.float64) - problem.minimiser.reshape(-1))
     theta = theta.reshape(R, N, K).transpose(0, 2, 1).copy()  # internal layout (R, K, N)
     vel = np.zeros_like(theta)
-    engine = _make_engine(problem, config)
+    engine = make_engine(problem, config.lr, config.momentum, config.backend, config.device)
 
     blocks = max(1, math.ceil(MIN_SEGMENTS / R))
     block_bounds = np.linspace(0, config.steps, blocks + 1).astype(int)
@@ -237,7 +237,7 @@ def simulate(problem: QuadraticProblem, config: SimulationConfig,
     return result
 
 
-def _accumulate(out: "ChunkOutput", block: int, R: int, n: int, theta_m: SegmentMoments,
+def _accumulate(out: ChunkOutput, block: int, R: int, n: int, theta_m: SegmentMoments,
                 vel_m: SegmentMoments, cov: CovarianceAccumulator | None,
                 acov: LagAutocovariance | None, snapshots: list[np.ndarray],
                 config: SimulationConfig, measured_step: np.ndarray) -> None:
@@ -326,45 +326,11 @@ def _finish(problem: QuadraticProblem, config: SimulationConfig, theta_m: Segmen
     )
 
 
-@dataclass
-class ChunkOutput:
-    """What a backend returns for one chunk: sums over its steps, and optional states."""
-
-    bad_step: int | None
-    s1: np.ndarray
-    s2: np.ndarray
-    u1: np.ndarray
-    u2: np.ndarray
-    theta_buf: np.ndarray
-    vel_buf: np.ndarray
-
-
-def _problem_arrays(problem: QuadraticProblem) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(kind, Z, residuals, eigenvalues, offsets) in the eigenbasis, kernel layout."""
-    if problem.kind == "linear":
-        Z = np.ascontiguousarray(problem.eigen_features)
-        return 0, Z, np.ascontiguousarray(problem.residuals), problem.feature_eigenvalues, np.zeros((1, 1, 1))
-    offsets = np.ascontiguousarray(problem.centred_offsets[:, None, :])  # (P, 1, d)
-    return 1, np.zeros((1, 1)), np.zeros((1, 1)), np.ascontiguousarray(problem.eigenvalues), offsets
-
-
-def _make_engine(problem: QuadraticProblem, config: SimulationConfig):
-    kind, Z, resid, lam, offsets = _problem_arrays(problem)
-    if config.backend == "torch":
+def make_engine(problem: QuadraticProblem, lr: float, momentum: float, backend: str = "numpy",
+                device: str = "cpu") -> Engine:
+    """The engine that advances replicas of ``problem`` chunk by chunk on ``backend``."""
+    if backend == "torch":
         from sgdnoise.dynamics.torch_backend import TorchEngine
 
-        return TorchEngine(kind, Z, resid, lam, offsets, config.lr, config.momentum, config.device)
-
-    def numpy_engine(idx: np.ndarray, theta: np.ndarray, vel: np.ndarray, record: bool,
-                     theta_rows: int, every: int, phase: int, store_vel: bool) -> ChunkOutput:
-        R, K, N = theta.shape
-        sums = [np.zeros_like(theta) for _ in range(4)]
-        theta_buf = np.empty((theta_rows, R, K, N))
-        vel_buf = np.empty((idx.shape[0] if store_vel else 0, R, K, N))
-        bad = kernels.advance(kind, Z, resid, lam, offsets, idx, config.lr, config.momentum,
-                              theta, vel, *sums, theta_buf, every, phase, vel_buf, record)
-        bad_step = int(bad[bad >= 0].min()) if np.any(bad >= 0) else None
-        return ChunkOutput(bad_step, *sums, theta_buf, vel_buf)
-
-    return numpy_engine
-
+        return TorchEngine(*problem_arrays(problem), lr, momentum, device)
+    return numpy_engine(problem, lr, momentum)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from sgdnoise.dynamics.simulator import ChunkOutput
+from sgdnoise.dynamics.engine import ChunkOutput
 from sgdnoise.errors import UsageError
 
 

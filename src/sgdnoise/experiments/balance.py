@@ -35,8 +35,8 @@ from scipy import stats
 from sgdnoise.dynamics.balance_sgd import BalanceRun, simulate_sde, simulate_sgd
 from sgdnoise.errors import UsageError
 from sgdnoise.experiments.reproduce import Reproduction
-from sgdnoise.measure.distributions import histogram, mean_and_variance, replica_slopes
-from sgdnoise.measure.streaming import segment_mean
+from sgdnoise.stats.distributions import histogram, mean_and_variance, replica_slopes
+from sgdnoise.stats.streaming import segment_mean
 from sgdnoise.problems.diagonal import (
     DataMoments,
     Dataset,

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from sgdnoise.dynamics.samplers import Sampler
+from sgdnoise.sampling import Sampler
 from sgdnoise.dynamics.simulator import SimulationConfig, relaxation_steps, simulate
 from sgdnoise.experiments.reproduce import Reproduction
-from sgdnoise.measure.streaming import CovarianceAccumulator
+from sgdnoise.stats.streaming import CovarianceAccumulator
 from sgdnoise.problems.linear import LinearRegression
 from sgdnoise.progress import progress_bar
 from sgdnoise.report.figures import plt, save_figure

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from sgdnoise.dynamics.samplers import SAMPLINGS, Sampler
+from sgdnoise.sampling import SAMPLINGS, Sampler
 from sgdnoise.dynamics.simulator import BACKENDS, SimulationConfig, SimulationResult, simulate
 from sgdnoise.errors import UsageError
 from sgdnoise.experiments.comparison import noise_covariance_at_minimum, theory_block

@@ -48,7 +48,7 @@ import numpy as np
 from sgdnoise.errors import UsageError
 from sgdnoise.experiments.linear import plot_fluctuations, plot_noise_autocorrelation, report_paths
 from sgdnoise.experiments.reproduce import Reproduction
-from sgdnoise.measure.streaming import segment_mean
+from sgdnoise.stats.streaming import segment_mean
 from sgdnoise.report.figures import plt, save_figure
 from sgdnoise.report.summary import write_summary
 
@@ -310,7 +310,7 @@ class _Run:
         self.status = "completed"
 
     def sampler(self, sampling: str, stream: int, replicas: int = 1) -> Any:
-        from sgdnoise.dynamics.samplers import Sampler
+        from sgdnoise.sampling import Sampler
 
         rng = np.random.default_rng([self.config.seed, stream])
         return Sampler(sampling, self.P, self.config.batch, replicas=replicas, rng=rng)
@@ -381,7 +381,8 @@ def _curvature(run: _Run) -> dict[str, Any]:
 def _late_phase(run: _Run, sampling: str, stream: int, start_state: dict[str, Any],
                 basis: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """Burn-in and recorded epochs with ``sampling`` from ``start_state``; (fluctuations, log info)."""
-    from sgdnoise.dynamics.training import ProjectedFluctuations, flat_parameters
+    from sgdnoise.measure.recorder import ProjectedFluctuations
+    from sgdnoise.problems.networks import flat_parameters
     from sgdnoise.measure.network_noise import PerExampleGradients, projected_covariance
 
     c = run.config

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sgdnoise.dynamics.samplers import Sampler
-from sgdnoise.measure.streaming import Estimate, LagAutocovariance, segment_mean
+from sgdnoise.sampling import Sampler
+from sgdnoise.stats.streaming import Estimate, LagAutocovariance, segment_mean
 from sgdnoise.progress import progress_bar
 
 

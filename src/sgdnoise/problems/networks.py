@@ -192,3 +192,8 @@ def build_model(name: str, input_shape: Sequence[int], n_classes: int, width: fl
     if name == "lenet":
         return LeNet5(shape[0], shape[1], n_classes, width)
     return ResNet20(shape[0], n_classes, width)
+
+
+def flat_parameters(model: nn.Module) -> torch.Tensor:
+    """The trainable parameters of ``model`` as one detached flat vector (``model.parameters()`` order)."""
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters() if p.requires_grad])

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from sgdnoise._spec import SAMPLINGS
 from sgdnoise.errors import UsageError
 from sgdnoise.problems.linear import least_squares_minimiser, linear_regression_gradients
 
-SAMPLINGS = ("with-replacement", "random-batch", "epoch", "fixed-order")
 
 
 def batch_noise_factor(sampling: str, n_examples: int, batch_size: int) -> float:

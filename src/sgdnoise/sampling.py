@@ -28,19 +28,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sgdnoise.errors import UsageError
-from sgdnoise.theory.noise import SAMPLINGS  # the schemes of THEORY.md section 1, defined once
+from sgdnoise._spec import SAMPLINGS, check_sampling
 
 
 def _index_dtype(n_examples: int) -> type:
     """int32 indices where they fit (half the memory traffic, twice as fast to draw)."""
     return np.int32 if n_examples < 2**31 else np.int64
-
-
-def check_sampling(sampling: str) -> str:
-    """Return ``sampling`` if it names a known scheme, else raise :class:`UsageError`."""
-    if sampling not in SAMPLINGS:
-        raise UsageError(f"--sampling must be one of {', '.join(SAMPLINGS)}; got {sampling!r}")
-    return sampling
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Statistics on NumPy arrays only: streaming moments, batch means, distributions and fits."""
