@@ -1,4 +1,4 @@
-"""Exact finite-lr stationary covariance (THEORY.md 3c) against scipy's continuous Lyapunov solver.
+"""Exact finite-lr stationary covariance (docs/theory.md §3c) against scipy's continuous Lyapunov solver.
 
 Gaussian teacher-student data at N = 500, P = 1000 (x ~ N(0, I/N), y = u.x + eps,
 sigma_eps^2 = 0.25), lr = 0.1, S = 10.  Times ``stationary_covariance(...,

@@ -1,4 +1,4 @@
-"""Kuehn & Rosenow closed form (THEORY.md 3d) against independent evaluations."""
+"""Kuehn & Rosenow closed form (docs/theory.md §3d) against independent evaluations."""
 from __future__ import annotations
 
 import numpy as np
@@ -67,7 +67,7 @@ def test_one_batch_per_epoch_is_the_uncorrelated_scalar_formula(beta):
     lam = np.array([0.01, 0.3, 2.0, 15.0])
     kr = kuehn_rosenow(lam, 3.0, LR, beta, 1)
     x = LR * lam
-    scalar = LR * 3.0 * (1 + beta) / (lam * (1 - beta) * (2 * (1 + beta) - x))  # THEORY.md 3b
+    scalar = LR * 3.0 * (1 + beta) / (lam * (1 - beta) * (2 * (1 + beta) - x))  # docs/theory.md §3b
     np.testing.assert_allclose(kr.var_theta, scalar, rtol=1e-13)
     np.testing.assert_allclose(kr.tau, (1 + beta) / x, rtol=1e-13)
     a = impulse_response(2.0, beta, 4000)

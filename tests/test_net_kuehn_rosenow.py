@@ -1,7 +1,7 @@
 """The network pipeline on a quadratic model written as an nn.Module, against Kuehn & Rosenow.
 
 Per-example loss l_n = 1/2 (theta - a_n)^T H (theta - a_n): the Hessian is H, the noise is
-additive (independent of theta), so the closed form of THEORY.md 3d is exact for the time
+additive (independent of theta), so the closed form of docs/theory.md §3d is exact for the time
 average of every direction, for epoch sampling as for sampling with replacement.  The whole
 chain -- hessian_eigenpairs, projected per-example covariance, train() with a Sampler,
 ProjectedFluctuations -- is held against sgdnoise.theory.kuehn_rosenow within 5 standard

@@ -1,4 +1,4 @@
-"""Samplers: what each scheme draws, and the noise autocorrelation it makes (THEORY.md section 2)."""
+"""Samplers: what each scheme draws, and the noise autocorrelation it makes (docs/theory.md §2)."""
 import numpy as np
 import pytest
 import torch

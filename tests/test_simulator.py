@@ -1,4 +1,4 @@
-"""The simulator: vectorised kernel vs a plain loop, streaming vs stored, closed forms (THEORY.md 3b)."""
+"""The simulator: vectorised kernel vs a plain loop, streaming vs stored, closed forms (docs/theory.md §3b)."""
 import numpy as np
 import pytest
 
@@ -88,7 +88,7 @@ def test_same_seed_same_numbers():
 
 
 def scalar_closed_form(lam, c, lr, beta):
-    """THEORY.md 3b: Var theta = lr c (1+beta) / (lam (1-beta) (2(1+beta) - lr lam))."""
+    """docs/theory.md §3b: Var theta = lr c (1+beta) / (lam (1-beta) (2(1+beta) - lr lam))."""
     return lr * c * (1 + beta) / (lam * (1 - beta) * (2 * (1 + beta) - lr * lam))
 
 

@@ -35,7 +35,7 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def state_matrices(H: np.ndarray, lr: float, beta: float) -> tuple[np.ndarray, np.ndarray]:
-    """A and B of THEORY.md 3b on the state (delta_k, delta_{k-1})."""
+    """A and B of docs/theory.md §3b on the state (delta_k, delta_{k-1})."""
     n = H.shape[0]
     I, O = np.eye(n), np.zeros((n, n))
     return np.block([[(1 + beta) * I - lr * H, -beta * I], [I, O]]), np.vstack([I, O])
@@ -64,7 +64,7 @@ def dense_regression(X: np.ndarray, y: np.ndarray, S: int, sampling: str):
 
 
 def dense_exact(X: np.ndarray, y: np.ndarray, lr: float, S: int, beta: float, sampling: str) -> np.ndarray:
-    """THEORY.md 3c on the 2n state: X = A X A^T + lr^2 B f[(1/P) sum J M J^T - H M H + C0] B^T."""
+    """docs/theory.md §3c on the 2n state: X = A X A^T + lr^2 B f[(1/P) sum J M J^T - H M H + C0] B^T."""
     H, C, J, f = dense_regression(X, y, S, sampling)
     n = H.shape[0]
     A, B = state_matrices(H, lr, beta)
@@ -82,7 +82,7 @@ def dense_continuum(H: np.ndarray, C: np.ndarray, lr: float, beta: float) -> np.
 
 
 def dense_anticorrelated(H: np.ndarray, C: np.ndarray, lr: float, beta: float, M: int) -> np.ndarray:
-    """THEORY.md 3e with explicit powers: X + sum_h kappa_h (A^h X + X A^hT), delta-block."""
+    """docs/theory.md §3e with explicit powers: X + sum_h kappa_h (A^h X + X A^hT), delta-block."""
     Xs = dense_discrete_state(H, C, lr, beta)
     A, _ = state_matrices(H, lr, beta)
     kappa = noise_kernel("epoch", M, M)

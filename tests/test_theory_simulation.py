@@ -1,4 +1,4 @@
-"""Each theory against simulation where it is exact, within 4 standard errors (THEORY.md 3b-3e).
+"""Each theory against simulation where it is exact, within 4 standard errors (docs/theory.md §3b-§3e).
 
 Standard errors come from independent replicas of the simulator.  Each test
 also asserts that an approximation which should fail does fail by many

@@ -1,6 +1,6 @@
 """Mini-batch samplers: which examples each SGD step sees.
 
-Four schemes (THEORY.md section 1):
+Four schemes (docs/theory.md §1):
 
 ``with-replacement``
     every example of a batch drawn i.i.d. uniformly from the P examples;
@@ -85,7 +85,12 @@ class Sampler:
         return np.argsort(keys, axis=1)[:, : self.epoch_length * self.batch_size]
 
     def draw(self, steps: int) -> np.ndarray:
-        """Indices of the next ``steps`` batches: int64 array of shape (steps, R, S)."""
+        """Indices of the next ``steps`` batches: integer array of shape (steps, R, S).
+
+        The dtype depends on the scheme: int32 (int64 only when P >= 2**31) for
+        ``with-replacement`` and for ``random-batch`` with ``S**2 <= P``; int64 for
+        ``random-batch`` with ``S**2 > P``, ``epoch`` and ``fixed-order``.
+        """
         R, S, P = self.replicas, self.batch_size, self.n_examples
         if self.sampling == "with-replacement":
             return self.rng.integers(0, P, size=(steps, R, S), dtype=_index_dtype(P))

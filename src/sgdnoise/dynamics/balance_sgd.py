@@ -10,7 +10,7 @@ Model and loss of :mod:`sgdnoise.problems.diagonal`: ``v = sum_i prod_k u_i^(k)`
     or :class:`~sgdnoise.problems.diagonal.Dataset`); time is ``t = lr * step``.
 :func:`simulate_sde`
     the Ito SDE of SGD with the exact state-dependent (rank-one) noise
-    (Ziyin, Li, Ueda, arXiv 2308.06671, eq. of continuous SGD; THEORY.md section 6)
+    (Ziyin, Li, Ueda, arXiv 2308.06671, eq. of continuous SGD; docs/theory.md §6)
 
     .. math::
 
@@ -21,7 +21,7 @@ Model and loss of :mod:`sgdnoise.problems.diagonal`: ``v = sum_i prod_k u_i^(k)`
     state-dependent step (Kelly & Lord, IMA J. Numer. Anal. 38, 2018: adaptive steps
     for non-globally-Lipschitz SDEs).  The SDE is stiff at large ``|v|``: the noise
     coefficient grows like ``sqrt(T alpha_1) |v| |grad v|``, and fixed explicit steps
-    throw replicas to absurd values (THEORY.md section 6).  Here each replica takes
+    throw replicas to absurd values (docs/theory.md §6).  Here each replica takes
 
     .. math::
 

@@ -1,4 +1,4 @@
-r"""Noise injection around any torch optimizer: perturbed GD and Anti-PGD (THEORY.md section 7).
+r"""Noise injection around any torch optimizer: perturbed GD and Anti-PGD (docs/theory.md §7).
 
 Orvieto, Kersting, Proske, Bach & Lucchi, "Anticorrelated noise injection for improved
 generalization", ICML 2022 (arXiv 2202.02831).  With i.i.d. :math:`\xi_n \sim N(0, \sigma^2 I)`
@@ -14,7 +14,7 @@ Both wrap an optimizer (``step``, ``zero_grad``, ``param_groups``, ``state_dict`
 ``load_state_dict`` pass through, the noise state included), so they combine with any
 optimizer and with :func:`sgdnoise.dynamics.training.train`.
 
-:func:`widening_valley` runs the test case of THEORY.md section 7, the widening valley
+:func:`widening_valley` runs the test case of docs/theory.md §7, the widening valley
 :math:`L(u, v) = \frac12 v^2 \|u\|^2` (:class:`WideningValley`): every point with
 :math:`v = 0` is a minimum with :math:`\operatorname{tr}\nabla^2 L = \|u\|^2 + \dim(u)\, v^2
 = \|u\|^2`, so the valley floor is flatter the closer :math:`u` is to 0.  GD stops where it

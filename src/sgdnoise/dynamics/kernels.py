@@ -3,7 +3,7 @@
 One call advances every replica through the batches ``idx`` (steps, R, S)
 in the Hessian eigenbasis (``theta`` is delta = w - w* there, shape (R, K, N)):
 
-    v_k = beta v_{k-1} - lr g_k,   theta_k = theta_{k-1} + v_k     (THEORY.md section 1)
+    v_k = beta v_{k-1} - lr g_k,   theta_k = theta_{k-1} + v_k     (docs/theory.md §1)
 
 ``kind`` selects the batch gradient:
 

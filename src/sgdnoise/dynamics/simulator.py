@@ -1,6 +1,6 @@
 """Vectorised SGD with heavy-ball momentum on quadratic problems, with streaming measurements.
 
-R independent replicas advance together (THEORY.md section 1)::
+R independent replicas advance together (docs/theory.md §1)::
 
     v_k = beta v_{k-1} - lr g_k(theta_{k-1}),   theta_k = theta_{k-1} + v_k
 
@@ -263,7 +263,7 @@ def relaxation_steps(eigenvalues: np.ndarray, lr: float, momentum: float) -> np.
     """Steps over which the second moments along each eigendirection relax, 1 / (1 - rho_i^2).
 
     rho_i is the spectral radius of the deterministic recursion
-    ``D_i = [[1 + beta - lr lambda_i, -beta], [1, 0]]`` (THEORY.md 3d); infinite
+    ``D_i = [[1 + beta - lr lambda_i, -beta], [1, 0]]`` (docs/theory.md §3d); infinite
     on flat directions.
     """
     lam = np.asarray(eigenvalues, np.float64)

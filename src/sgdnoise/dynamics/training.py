@@ -2,7 +2,7 @@ r"""Training a ``torch.nn.Module`` with a mini-batch sampler, and recording its 
 
 :func:`train` runs any torch optimizer -- for the experiments of Kühn & Rosenow
 (arXiv 2306.05300) heavy-ball SGD, ``torch.optim.SGD(lr=eta, momentum=beta)``, which is
-THEORY.md's :math:`v_k = \beta v_{k-1} - \eta g_k`, :math:`\theta_k = \theta_{k-1} + v_k`
+docs/theory.md §1's :math:`v_k = \beta v_{k-1} - \eta g_k`, :math:`\theta_k = \theta_{k-1} + v_k`
 at constant :math:`\eta` -- on batches chosen by a :class:`~sgdnoise.sampling.Sampler`
 used as the ``batch_sampler`` of a ``DataLoader``.  It supports a learning-rate schedule,
 checkpoints that resume to the same numbers, a progress bar, and stops (keeping what it has)

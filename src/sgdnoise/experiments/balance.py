@@ -1,7 +1,7 @@
 """``sgdnoise balance``: noise balance and stationary distributions of diagonal linear networks.
 
 Reproduces Ziyin, Li, Ueda, "Noise balance and stationary distribution of
-stochastic gradient descent" (arXiv 2308.06671; THEORY.md section 6):
+stochastic gradient descent" (arXiv 2308.06671; docs/theory.md §6):
 
 problem
     one-dimensional regression ``y = k x + eps`` (or a data file) fitted by

@@ -10,7 +10,7 @@ Which method is exact for which setting is stated in the output (``exact_here``)
 =====================  ==========================  =============================
 problem                independent steps            epochs (without replacement)
 =====================  ==========================  =============================
-linear regression      ``exact`` (THEORY.md 3c)     none (state-dependent noise)
+linear regression      ``exact`` (docs/theory.md §3c)     none (state-dependent noise)
 additive noise         ``discrete``, Kuehn-Rosenow  ``anticorrelated``, Kuehn-Rosenow
 =====================  ==========================  =============================
 

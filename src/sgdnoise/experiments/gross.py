@@ -10,7 +10,7 @@
     Eigenvalues of the stationary weight covariance M = <delta delta^T>
     (N = 100, lr = 0.1, S = 10, sigma_eps^2 = 0.25, P/N from 1.05 to 10),
     normalised by lr sigma_eps^2 / (2S): measured by simulation against the exact
-    finite-lr solution (THEORY.md 3c), the continuum Lyapunov solution (3a, the
+    finite-lr solution (docs/theory.md §3c), the continuum Lyapunov solution (3a, the
     paper's eq_wts_cov) and the detailed-balance approximation.
 
 One data realisation per P (the paper averages the theory over several); the

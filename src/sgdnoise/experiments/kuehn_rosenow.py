@@ -8,7 +8,7 @@ marked, on two problems:
     a quadratic loss with additive per-example noise (Hessian spectrum over four
     decades around lambda_cross, noise variance proportional to lambda like the
     Hessian approximation).  Here the noise does not depend on the weights and the
-    closed form (THEORY.md 3d) is exact for the time average: the z-scores test it.
+    closed form (docs/theory.md §3d) is exact for the time average: the z-scores test it.
 ``kuehn-rosenow-linear``
     the teacher-student linear regression.  The noise depends on the weights,
     which the closed form neglects; the exact finite-lr theory (3c) covers

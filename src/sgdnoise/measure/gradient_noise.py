@@ -4,7 +4,7 @@ At fixed weights the batch gradient is ``g_k = (1/S) sum_{n in B_k} grad l_n``
 and its noise ``dg_k = g_k - grad L``.  Drawing the batches with the very
 sampler used for training measures the noise autocorrelation
 ``cov(dg_k, dg_{k+h})`` by lag, to hold against Kuehn & Rosenow eq. 2
-(THEORY.md section 2): with replacement it is a delta at h = 0; in epochs it is
+(docs/theory.md §2): with replacement it is a delta at h = 0; in epochs it is
 negative for 1 <= h <= M and sums to zero.
 """
 from __future__ import annotations

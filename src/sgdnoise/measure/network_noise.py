@@ -1,6 +1,6 @@
 r"""Gradient noise of a network: per-example gradient covariance, its projections, lag correlations.
 
-Notation of THEORY.md section 2: per-example losses :math:`\ell_n`, mean gradient
+Notation of docs/theory.md §2: per-example losses :math:`\ell_n`, mean gradient
 :math:`\bar g = \nabla L`, per-example covariance
 
 .. math:: \Sigma_1 = \frac1P \sum_{n=1}^P (\nabla\ell_n - \bar g)(\nabla\ell_n - \bar g)^\top .

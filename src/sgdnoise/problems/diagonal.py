@@ -1,6 +1,6 @@
 r"""One-dimensional regression with a diagonal linear network (Ziyin, Li, Ueda, arXiv 2308.06671).
 
-The per-example loss is (THEORY.md section 6)
+The per-example loss is (docs/theory.md §6)
 
 .. math::
 
@@ -87,7 +87,7 @@ def teacher_moments(slope: float, noise_std: float, x_std: float = 1.0) -> DataM
 
     With ``E x^4 = 3 s^4``: ``beta_1 = s^2``, ``beta_2 = k s^2``, ``alpha_1 = 2 s^4``,
     ``alpha_2 = 2 k s^4``, ``alpha_3 = 2 k^2 s^4 + sigma^2 s^2``, so
-    ``Delta = 2 sigma^2 s^6`` (THEORY.md section 6 for ``s = 1``).
+    ``Delta = 2 sigma^2 s^6`` (docs/theory.md §6 for ``s = 1``).
     """
     if not (math.isfinite(x_std) and x_std > 0):
         raise UsageError(f"--x-std must be > 0; got {x_std}")

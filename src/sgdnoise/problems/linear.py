@@ -4,14 +4,14 @@ Two families, both with a quadratic loss ``L(theta) = L* + 1/2 delta^T H delta``
 around the minimiser (``delta = theta - theta*``):
 
 :class:`LinearRegression`
-    Gross, Raulf, Raeth (arXiv 2311.14120), THEORY.md section 1: features
+    Gross, Raulf, Raeth (arXiv 2311.14120), docs/theory.md §1: features
     ``X`` (P x N), targets ``Y`` (P x K), per-example loss
     ``l_mu = 1/2 |W^T x_mu - y_mu|^2``, Hessian ``I_K (x) H`` with
     ``H = X^T X / P``.  The gradient noise depends on the state.
 :class:`AdditiveNoiseQuadratic`
     ``l_n = 1/2 (theta - a_n)^T H (theta - a_n)`` with ``H`` diagonal: the noise
     does not depend on the state, so the closed form of Kuehn & Rosenow
-    (THEORY.md 3d) is exact.
+    (docs/theory.md §3d) is exact.
 
 Both expose their data in the Hessian eigenbasis, where the simulator runs:
 coordinates ``theta'_j = e_j^T delta`` along the eigenvector of the j-th
@@ -78,7 +78,7 @@ class LinearRegression:
         feature_variance: float | None = None,
         seed: int = 0,
     ) -> "LinearRegression":
-        """Gaussian teacher-student data (THEORY.md section 1).
+        """Gaussian teacher-student data (docs/theory.md §1).
 
         ``x ~ N(0, sigma_x^2 I)`` with ``sigma_x^2 = 1/N`` unless given, teacher
         ``u ~ N(0, I)`` per output, ``y = u . x + eps`` with ``eps ~ N(0, label_noise)``.

@@ -1,4 +1,4 @@
-"""Theory: what the formulas predict for gradient noise and weight fluctuations (THEORY.md 2-3).
+"""Theory: what the formulas predict for gradient noise and weight fluctuations (docs/theory.md §2, §3).
 
 NumPy in, NumPy out, float64.  Never imports :mod:`sgdnoise.dynamics`.
 

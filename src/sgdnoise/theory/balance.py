@@ -1,7 +1,7 @@
 r"""Law of balance and stationary distributions of diagonal linear networks.
 
 Ziyin, Li, Ueda, "Noise balance and stationary distribution of stochastic
-gradient descent", arXiv 2308.06671 (THEORY.md section 6).  Notation of
+gradient descent", arXiv 2308.06671 (docs/theory.md §6).  Notation of
 :mod:`sgdnoise.problems.diagonal`: ``v = sum_i prod_k u_i^(k)`` of width ``d``
 and depth ``D``, loss ``(v x - y)^2 + gamma |theta|^2``, data moments
 ``alpha_1..3``, ``beta_1,2``, ``Delta = alpha_1 alpha_3 - alpha_2^2`` and
@@ -23,7 +23,7 @@ SDE that ``v`` obeys on the balanced manifold (all ``|u_i^(k)|`` equal):
 (Theorem 4.2 of the paper) is evaluated by quadrature; depths 0 and 1 also
 have closed forms (the paper's depth-0 and depth-1 solutions, which precede the
 theorem), which the tests hold against it.  Equation numbers of the paper are not
-quoted except Theorem 4.2; the formulas are stated in full instead (THEORY.md 6).
+quoted except Theorem 4.2; the formulas are stated in full instead (docs/theory.md §6).
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def balance_rate(moments: DataMoments, v: np.ndarray | float, T: float,
     r"""Decay rate of the imbalance ``u_k^2 - u_k'^2`` of two layers of one path.
 
     Law of balance (Ziyin, Li, Ueda, arXiv 2308.06671, the theorem on rescaling
-    symmetry; THEORY.md section 6).
+    symmetry; docs/theory.md §6a).
     Ito's formula for two layers ``k, k'`` of a path of the SDE gives
 
     .. math::
@@ -68,7 +68,7 @@ def balance_rate(moments: DataMoments, v: np.ndarray | float, T: float,
     difference, noise drives it to zero.  For the scalar ``u w`` model the product is
     empty (``others_squared = 1``).  With the penalty ``gamma |theta|^2`` in the loss
     (the convention that gives ``T_c = (beta_2 - gamma)/alpha_3``) the decay adds
-    ``4 gamma``; THEORY.md's "``T C_0 + gamma``" is the same law for a penalty
+    ``4 gamma``; the form "``T C_0 + gamma``" found in summaries is the same law for a penalty
     ``(gamma/4)|theta|^2``.
 
     Returns
@@ -138,7 +138,7 @@ def sgd_growth_rate_at_origin(batch_gradients: np.ndarray, lr: float,
 def critical_temperature(moments: DataMoments, depth: int, weight_decay: float = 0.0) -> float:
     r"""Temperature above which the stationary distribution is ``delta(v)``.
 
-    For ``D = 1`` (Ziyin, Li, Ueda, depth-1 solution; THEORY.md 6) the density near 0
+    For ``D = 1`` (Ziyin, Li, Ueda, depth-1 solution; docs/theory.md §6) the density near 0
     behaves as ``|v|^(beta_2'/(2 T alpha_3) - 3/2)`` with ``beta_2' = |beta_2| - gamma``,
     normalisable only for
 
@@ -187,7 +187,7 @@ def effective_temperature(T: float, depth: int, width: int) -> float:
 
 def depth0_log_density(v: np.ndarray, moments: DataMoments, T: float,
                        weight_decay: float = 0.0, width: int = 1) -> np.ndarray:
-    r"""Unnormalised log-density of ``v`` for ``D = 0`` (Ziyin, Li, Ueda; THEORY.md 6).
+    r"""Unnormalised log-density of ``v`` for ``D = 0`` (Ziyin, Li, Ueda; docs/theory.md §6).
 
     .. math::
 
@@ -210,7 +210,7 @@ def depth0_log_density(v: np.ndarray, moments: DataMoments, T: float,
 
 def depth1_log_density(v: np.ndarray, moments: DataMoments, T: float,
                        weight_decay: float = 0.0) -> np.ndarray:
-    r"""Unnormalised log-density of ``v = u w`` for ``D = 1``, ``v > 0`` (THEORY.md 6).
+    r"""Unnormalised log-density of ``v = u w`` for ``D = 1``, ``v > 0`` (docs/theory.md §6).
 
     .. math::
 

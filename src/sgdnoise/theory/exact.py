@@ -1,8 +1,8 @@
-"""Stationary covariance of SGD on linear regression (THEORY.md 3a-3c, 3e).
+"""Stationary covariance of SGD on linear regression (docs/theory.md §3a-§3c, §3e).
 
 Loss ``L(w) = (1/2P) |X w - y|^2``, Hessian ``H = X^T X / P``, least-squares
 minimiser w*, residuals ``r = X w* - y``, ``delta = w - w*``.  The batch gradient
-noise depends on the state (THEORY.md section 2); its one-step covariance
+noise depends on the state (docs/theory.md §2); its one-step covariance
 averaged over a stationary delta with second moment M is
 
     E C(delta) = f [ (1/P) sum_mu x_mu x_mu^T (x_mu^T M x_mu + r_mu^2) - H M H ],
@@ -91,7 +91,7 @@ def _mean_square_unstable(lr: float) -> UsageError:
 def _exact_moments(
     basis: _Eigenbasis, noise_cov: np.ndarray, lr: float, momentum: float, factor: float
 ) -> np.ndarray:
-    """Solve THEORY.md 3c in the eigenbasis by preconditioned GMRES.
+    """Solve docs/theory.md §3c in the eigenbasis by preconditioned GMRES.
 
     The 2N-state equation ``X = A X A^T + eta^2 B E C(delta) B^T`` closes on its
     delta-block: with ``g_ij = eta^2 (1 - beta^2) / d_ij`` the discrete Lyapunov
@@ -156,7 +156,7 @@ def stationary_covariance(
     """Stationary covariance of w - w* for mini-batch SGD on linear regression.
 
     Loss ``(1/2P) |X w - y|^2``, heavy-ball momentum ``v_k = beta v_{k-1} - lr g_k``,
-    ``w_k = w_{k-1} + v_k`` (THEORY.md section 1).
+    ``w_k = w_{k-1} + v_k`` (docs/theory.md §1).
 
     Parameters
     ----------
@@ -170,7 +170,7 @@ def stationary_covariance(
         beta in [0, 1).
     sampling : {"with-replacement", "random-batch", "epoch", "fixed-order"}
     method : str
-        ``"exact"`` (THEORY.md 3c): exact finite-lr second moments with the
+        ``"exact"`` (docs/theory.md §3c): exact finite-lr second moments with the
         state-dependent noise, for ``with-replacement`` and ``random-batch``
         (independent steps), with or without momentum; solved by
         preconditioned GMRES in the eigenbasis of H (see :func:`_exact_moments`).
@@ -182,10 +182,13 @@ def stationary_covariance(
         symmetrised, ``lr (H^-1 C + C H^-1) / (4 (1 - momentum))``; exact in the
         continuum limit only if [H, C] = 0.  (Gross et al., arXiv 2311.14120,
         compare the Lyapunov solution with a detailed-balance approximation; their
-        equations could not be checked here, this is THEORY.md 3a's form.)
+        equations could not be checked here, this is docs/theory.md §3a's form.)
         ``"anticorrelated"`` (3e): the discrete solution with the epoch noise
         kernel of Kuehn & Rosenow eq. 2, ``M = P // S`` batches per epoch, for
-        ``sampling="epoch"`` only; closed form per eigen-pair, no matrix powers.
+        ``sampling="epoch"`` only; closed form per eigen-pair, without the M powers of
+        the 2N-state matrix (the epoch power sums come from an 8x8 block matrix per
+        direction raised to the power M by repeated squaring, see
+        :func:`sgdnoise.theory.lyapunov.epoch_sums`).
         ``continuum``, ``discrete`` and ``detailed-balance`` accept every sampling
         (through the factor f of C; they ignore correlations between steps).
 

@@ -1,14 +1,15 @@
-"""Weight and velocity variances under epoch-based SGD: Kuehn & Rosenow (THEORY.md 3d).
+"""Weight and velocity variances under epoch-based SGD: Kuehn & Rosenow (docs/theory.md §3d).
 
-Kuehn & Rosenow, "Anti-correlated noise in epoch-based stochastic gradient
-descent", arXiv 2306.05300 (seed 002, eqs. 14-20).  Per common eigen-direction i
+Kuehn & Rosenow, "Correlated noise in epoch-based stochastic gradient descent:
+implications for weight variances", arXiv 2306.05300 (eqs. 14-20 as numbered in
+the authors' presentation of it; docs/theory.md §3d).  Per common eigen-direction i
 of H and C (assumes [C, H] = 0 and noise independent of the weights),
 
     (var_theta_i, var_v_i) = eta^2 sigma_i^2 F_i [e1 - (E_i + E_i^T) e1],
 
 with ``v_k = theta_k - theta_{k-1}`` and F_i, E_i, D_i of eqs. 15-17.  That closed
 form is the double sum ``eta^2 sigma^2 sum_{j,l} a_j a_l kappa(j - l)`` over the
-impulse response ``a_j = (D^j)_11`` and the epoch kernel kappa (THEORY.md 3d);
+impulse response ``a_j = (D^j)_11`` and the epoch kernel kappa (docs/theory.md §3d);
 here it is evaluated in a form without its cancellations: eq. 14 subtracts two
 terms of size 1/(eta lambda) and eq. 16 divides ``D^M + (1 - D) M - 1`` (a
 difference of O(1) terms that is O((eta lambda M)^2)) by ``(1 - D)^2``.  Using
@@ -44,7 +45,7 @@ from sgdnoise.theory.lyapunov import (
 
 @dataclass(frozen=True)
 class KuehnRosenow:
-    """Per-direction stationary moments of epoch-based SGD with momentum (THEORY.md 3d).
+    """Per-direction stationary moments of epoch-based SGD with momentum (docs/theory.md §3d).
 
     Attributes
     ----------
@@ -81,7 +82,7 @@ def kuehn_rosenow(
     momentum: float,
     batches_per_epoch: int,
 ) -> KuehnRosenow:
-    """Kuehn & Rosenow's stationary weight and velocity variances, eqs. 14-17 (THEORY.md 3d).
+    """Kuehn & Rosenow's stationary weight and velocity variances, eqs. 14-17 (docs/theory.md §3d).
 
     Parameters
     ----------

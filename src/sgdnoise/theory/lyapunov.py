@@ -1,6 +1,6 @@
 """Stationary covariance of SGD near a quadratic minimum from Lyapunov-type equations.
 
-THEORY.md sections 3a, 3b and 3e.  Near a minimum with Hessian H the deviation
+docs/theory.md §3a, §3b and §3e.  Near a minimum with Hessian H the deviation
 delta = theta - theta* of heavy-ball SGD (momentum beta, learning rate eta) obeys
 
     delta_k = delta_{k-1} + beta (delta_{k-1} - delta_{k-2}) - eta H delta_{k-1} - eta xi_k,
@@ -110,7 +110,7 @@ def white_green(eps_i: np.ndarray, eps_j: np.ndarray, momentum: float) -> np.nda
     """``sum_k a_i(k) a_j(k) = (1 - beta^2) / d_ij``: white-noise response of the pair (i, j).
 
     ``eta^2 C~_ij`` times this is the delta-block of the solution X of the discrete
-    Lyapunov equation ``X = A X A^T + eta^2 B C B^T`` (THEORY.md 3b).  Infinite
+    Lyapunov equation ``X = A X A^T + eta^2 B C B^T`` (docs/theory.md §3b).  Infinite
     where ``eps_i = eps_j = 0``.
     """
     with np.errstate(divide="ignore"):
@@ -149,7 +149,7 @@ def epoch_sums(eps: np.ndarray, momentum: float, epoch_length: int) -> tuple[np.
 def epoch_green(
     eps_i: np.ndarray, eps_j: np.ndarray, w_i: np.ndarray, w_j: np.ndarray, momentum: float
 ) -> np.ndarray:
-    """``sum_{k,l} a_i(k) a_j(l) kappa(k - l)`` for the epoch kernel (THEORY.md 3e), cancellation-free.
+    """``sum_{k,l} a_i(k) a_j(l) kappa(k - l)`` for the epoch kernel (docs/theory.md §3e), cancellation-free.
 
     ``w`` is the first row of ``A2 / (M (M - 1))`` from :func:`epoch_sums`, shape
     (..., 2).  Because the kernel sums to zero, the sum equals
@@ -182,12 +182,12 @@ def eigenbasis_covariance(
         C~ = V^T C V.
     lr, momentum : float
     method : str
-        ``continuum``: ``H S + S H = eta C / (1 - beta)`` (THEORY.md 3a; with momentum
+        ``continuum``: ``H S + S H = eta C / (1 - beta)`` (docs/theory.md §3a; with momentum
         the eta -> 0 limit of 3b at fixed beta, i.e. SGD with the effective learning
         rate eta / (1 - beta)); ``detailed-balance``:
         ``S = eta (H^-1 C + C H^-1) / (4 (1 - beta))``, the symmetric part of
         ``(eta / 2) H^-1 C / (1 - beta)``, equal to the continuum solution iff
-        [H, C] = 0; ``discrete``: THEORY.md 3b; ``anticorrelated``: 3e with
+        [H, C] = 0; ``discrete``: docs/theory.md §3b; ``anticorrelated``: 3e with
         ``M = epoch_length`` batches per epoch (``M = 1`` is white noise).
     epoch_length : int
         M, for ``anticorrelated`` only.
@@ -216,7 +216,7 @@ def quadratic_stationary_covariance(
     """Stationary covariance of theta - theta* for SGD on a quadratic loss with given noise.
 
     The loss is ``(1/2) delta^T H delta`` and the gradient noise has one-step
-    covariance ``C`` independent of the state (THEORY.md 3a, 3b, 3e); see
+    covariance ``C`` independent of the state (docs/theory.md §3a, §3b, §3e); see
     :func:`eigenbasis_covariance` for the equation each ``method`` solves.  The
     equations are solved in closed form in the eigenbasis of H, at the cost of one
     symmetric eigen-decomposition.

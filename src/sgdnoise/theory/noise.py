@@ -1,4 +1,4 @@
-"""Gradient-noise covariance of mini-batch SGD (THEORY.md section 2).
+"""Gradient-noise covariance of mini-batch SGD (docs/theory.md §2).
 
 Notation: per-example losses l_n, P examples, batch size S, M = P // S
 batches per epoch.  Per-example covariance
@@ -18,7 +18,7 @@ from sgdnoise.problems.linear import least_squares_minimiser, linear_regression_
 
 
 def batch_noise_factor(sampling: str, n_examples: int, batch_size: int) -> float:
-    """Factor f in C = f Sigma_1 for one step of ``sampling`` (THEORY.md section 2).
+    """Factor f in C = f Sigma_1 for one step of ``sampling`` (docs/theory.md §2).
 
     Parameters
     ----------
@@ -80,13 +80,13 @@ def noise_covariance(
     w: np.ndarray | None = None,
     approx: str = "exact",
 ) -> np.ndarray:
-    """One-step gradient-noise covariance C of linear regression at ``w`` (THEORY.md section 2).
+    """One-step gradient-noise covariance C of linear regression at ``w`` (docs/theory.md §2).
 
     ``C = f Sigma_1(w)`` with ``Sigma_1(w) = (1/P) sum_mu x_mu x_mu^T (x_mu . delta + r_mu)^2
     - H delta delta^T H`` (one output), ``r = X w* - y``, ``delta = w - w*``, and
     ``f`` from :func:`batch_noise_factor`.  ``approx="hessian"`` returns the
     Hessian approximation of Gross et al. (arXiv 2311.14120), ``C ~ f sigma_r^2 H``
-    with ``sigma_r^2`` the mean squared residual at ``w`` (THEORY.md section 2);
+    with ``sigma_r^2`` the mean squared residual at ``w`` (docs/theory.md §2);
     it neglects the correlation between ``r_mu^2`` and the leverage of ``x_mu``.
 
     Parameters
