@@ -1,8 +1,5 @@
-"""Experiments: one module per command, each config -> run -> results folder.
+"""Experiments: one package per experiment, each ``config`` (frozen, validated) and ``run(config) -> Result``.
 
-``COMMAND_MODULES`` lists the modules that provide ``add_parser(subparsers)``
-for :mod:`sgdnoise.cli`; a new command adds its module here.
+A run does no I/O but progress; the result is written by :mod:`sgdnoise.report`
+and the command line glue lives in :mod:`sgdnoise.commands`.
 """
-from sgdnoise.experiments import balance, demo, linear, net, reproduce
-
-COMMAND_MODULES = [linear, demo, reproduce, balance, net]
