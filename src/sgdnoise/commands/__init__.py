@@ -29,7 +29,8 @@ class Experiment:
     help : str
         One line for ``sgdnoise --help``.
     run : callable
-        ``run(config, progress) -> result``: the computation; no I/O but progress.
+        ``run(config, progress, checkpoints) -> result``: the computation; no I/O but progress and,
+        for experiments that resume, checkpoints in the folder ``checkpoints`` (a Path).
     save : callable
         ``save(result, folder)``: writes figures, arrays and ``summary.json`` into a :class:`ResultFolder`.
     show : callable
@@ -42,7 +43,7 @@ class Experiment:
 
     config_class: type[ExperimentConfig]
     help: str
-    run: Callable[[Any, bool], Any]
+    run: Callable[[Any, bool, Path], Any]
     save: Callable[[Any, ResultFolder], None]
     show: Callable[[Any, ResultFolder], None]
     status: Callable[[Any], int]
@@ -60,7 +61,7 @@ def execute(experiment: Experiment, config: ExperimentConfig, out: Path | str, p
     work starts; a result that stopped early is written all the same, with its status.
     """
     folder = ResultFolder(out, "--out").prepare()
-    result = experiment.run(config, progress)
+    result = experiment.run(config, progress, folder.path / "checkpoints")
     experiment.save(result, folder)
     experiment.show(result, folder)
     return experiment.status(result)
