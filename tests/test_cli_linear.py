@@ -79,9 +79,9 @@ def data_files(tmp_path):
     (["--data", "missing"], "does not exist"),
     (["--data", "text"], "cannot read"),
     (["--data", "nan"], "NaN"),
-    (["--data", "shape"], "y must have shape"),
-    (["--data", "noy"], "missing y"),
-    (["--data", "X3d"], "X must have shape"),
+    (["--data", "shape"], "same number of rows"),
+    (["--data", "noy"], "missing 'y'"),
+    (["--data", "X3d"], "x must have 2 dimensions"),
     (["--lr", "300"], "stability limit"),
 ])
 def test_bad_input_is_one_line_exit_2_before_any_work(run_cli, tmp_path, data_files, args, needle):

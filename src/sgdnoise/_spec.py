@@ -101,7 +101,7 @@ def check_stable(lr: float, max_eigenvalue: float, momentum: float, name: str = 
     limit = stability_limit(max_eigenvalue, momentum)
     if lr >= limit:
         raise UsageError(
-            f"{name} = {lr:g} is at or beyond the stability limit lr * lambda_max < 2 (1 + momentum): "
+            f"{name} = {lr:g} is at or beyond the stability limit lr * lambda_max < 2(1 + momentum): "
             f"with lambda_max = {max_eigenvalue:.6g} and momentum = {momentum:g}, {name} must be < {limit:.6g}",
             name=name)
 

@@ -172,8 +172,8 @@ def add_arguments(parser: argparse.ArgumentParser, config_class: type[Experiment
         choices = field.metadata.get("choices")
         if choices:
             help_text += f" ({', '.join(map(str, choices))})"
-        kwargs: dict[str, Any] = {"dest": field.name, "default": default,
-                                  "help": help_text + " (default: %(default)s)"}
+        shown = "" if default is None else " (default: %(default)s)"
+        kwargs: dict[str, Any] = {"dest": field.name, "default": default, "help": help_text + shown}
         if inner is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif typing.get_origin(inner) is tuple:
@@ -197,3 +197,9 @@ def flag_for(config_class: type[ExperimentConfig], name: str | None) -> str | No
         if field.name == name and field.metadata.get("cli", True):
             return flag_of(field)
     return None
+
+
+def redefault(config_class: type[ExperimentConfig], name: str, default: Any) -> Any:
+    """Field ``name`` of ``config_class`` with another default (same help and flag): for subclasses."""
+    metadata = config_class.__dataclass_fields__[name].metadata
+    return dataclasses.field(default=default, metadata=metadata)

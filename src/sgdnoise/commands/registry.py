@@ -2,13 +2,14 @@
 
 A new experiment adds its :class:`~sgdnoise.commands.Experiment` to
 :data:`EXPERIMENTS`; a new reproduction goes into the ``REPRODUCTIONS`` of its
-command module, listed in :data:`REPRODUCTION_SOURCES`.
+command module, listed in :data:`sgdnoise.commands.reproduce.SOURCES`.
 """
 from __future__ import annotations
 
-from sgdnoise.experiments import balance, demo, linear, net, reproduce
+from sgdnoise.commands import linear, reproduce
+from sgdnoise.experiments import balance, net
 
 #: Experiment commands, in the order ``sgdnoise --help`` lists them (each also runs from a TOML file).
-EXPERIMENTS: list = []
-#: Modules with ``add_parser(subparsers)`` for commands not (yet) built from a config class.
-OTHER_COMMANDS = [linear, demo, reproduce, balance, net]
+EXPERIMENTS = [linear.LINEAR, linear.DEMO]
+#: Modules with ``add_parser(subparsers)`` for the other commands.
+OTHER_COMMANDS = [reproduce, balance, net]

@@ -26,7 +26,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sgdnoise.dynamics.engine import ChunkOutput, Engine, numpy_engine, problem_arrays
-from sgdnoise.sampling import Sampler, check_sampling
+from sgdnoise._spec import (
+    check_choice,
+    check_int,
+    check_momentum,
+    check_positive,
+    check_sampling,
+    check_stable,
+)
+from sgdnoise.sampling import Sampler
 from sgdnoise.errors import UsageError
 from sgdnoise.stats.streaming import (
     CovarianceAccumulator,
@@ -52,8 +60,8 @@ class SimulationConfig:
     batch_size: int
     momentum: float = 0.0
     sampling: str = "with-replacement"
-    steps: int = 10_000
-    burn_in: int = 1_000
+    steps: int = 20_000
+    burn_in: int = 2_000
     replicas: int = 16
     seed: int = 0
     backend: str = "numpy"
@@ -69,39 +77,27 @@ class SimulationConfig:
         return self.covariance_every if self.full_covariance else self.snapshot_every
 
     def validate(self, problem: QuadraticProblem) -> None:
-        """Raise :class:`UsageError` for any invalid setting, naming the option."""
+        """Raise :class:`UsageError` for any invalid setting, naming the field."""
         P = problem.n_examples
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise UsageError(f"--lr must be a finite number > 0; got {self.lr}")
-        if not 1 <= self.batch_size <= P:
-            raise UsageError(f"--batch must be between 1 and the number of examples P = {P}; "
-                             f"got {self.batch_size}")
-        if not (0.0 <= self.momentum < 1.0):
-            raise UsageError(f"--momentum must be in [0, 1); got {self.momentum}")
+        check_positive("lr", self.lr)
+        check_int("batch_size", self.batch_size, 1, P)
+        check_momentum(self.momentum)
         check_sampling(self.sampling)
-        for name, value, low in (("--steps", self.steps, 1), ("--burn-in", self.burn_in, 0),
-                                 ("--replicas", self.replicas, 1), ("--max-lag", self.max_lag, 0),
-                                 ("--snapshot-every", self.snapshot_every, 0),
-                                 ("--covariance-every", self.covariance_every, 1)):
-            if int(value) != value or value < low:
-                raise UsageError(f"{name} must be an integer >= {low}; got {value}")
+        for name, low in (("steps", 1), ("burn_in", 0), ("replicas", 1), ("max_lag", 0),
+                          ("snapshot_every", 0), ("covariance_every", 1)):
+            check_int(name, getattr(self, name), low)
         if self.full_covariance and self.snapshot_every % self.covariance_every:
-            raise UsageError(f"--snapshot-every must be a multiple of --covariance-every "
-                             f"({self.covariance_every}); got {self.snapshot_every}")
-        if self.backend not in BACKENDS:
-            raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}; got {self.backend!r}")
+            raise UsageError(f"snapshot_every must be a multiple of covariance_every "
+                             f"({self.covariance_every}); got {self.snapshot_every}", name="snapshot_every")
+        check_choice("backend", self.backend, BACKENDS)
         if self.backend == "numpy" and self.device != "cpu":
-            raise UsageError(f"--device {self.device!r} needs --backend torch; the numpy backend runs on cpu")
+            raise UsageError(f"device {self.device!r} needs backend torch; the numpy backend runs on cpu",
+                             name="device")
         if self.backend == "torch":
             from sgdnoise.dynamics.torch_backend import check_device
 
             check_device(self.device)
-        lam_max = float(problem.hessian_eigenvalues.max())
-        limit = 2.0 * (1.0 + self.momentum) / lam_max
-        if self.lr >= limit:
-            raise UsageError(
-                f"--lr={self.lr} is at or beyond the stability limit lr * lambda_max < 2(1 + momentum): "
-                f"with lambda_max = {lam_max:.6g} and momentum = {self.momentum}, lr must be < {limit:.6g}")
+        check_stable(self.lr, float(problem.hessian_eigenvalues.max()), self.momentum)
 
 
 @dataclass

@@ -21,7 +21,7 @@ def check_device(device: str) -> torch.device:
         dev = torch.device(device)
         torch.zeros(1, device=dev)
     except (RuntimeError, AssertionError) as exc:
-        raise UsageError(f"--device {device!r} is not available here ({exc}); use cpu") from None
+        raise UsageError(f"device {device!r} is not available here ({exc}); use cpu", name="device") from None
     return dev
 
 

@@ -46,7 +46,9 @@ from typing import Any
 import numpy as np
 
 from sgdnoise.errors import UsageError
-from sgdnoise.experiments.linear import plot_fluctuations, plot_noise_autocorrelation, report_paths
+from sgdnoise.report.fluctuations import FluctuationSeries, plot_fluctuations
+from sgdnoise.report.folder import ResultFolder, print_written
+from sgdnoise.report.noise_autocorrelation import AutocorrelationSeries, plot_noise_autocorrelation
 from sgdnoise.experiments.reproduce import Reproduction
 from sgdnoise.stats.streaming import segment_mean
 from sgdnoise.report.figures import plt, save_figure
@@ -572,9 +574,11 @@ def run_net(config: NetConfig, out: Path, progress: bool = True) -> dict[str, An
                                               "epoch", "with-replacement")
         markers = {"lambda_cross": summary["lambda_cross"], "tau_SGD": summary["tau_sgd"]}
         if results:
-            plot_fluctuations(results, run.out, {s: {"kuehn-rosenow": theories[s]} for s in results}, markers)
-        plot_noise_autocorrelation(autocorrs, {s: SimpleNamespace(batch_size=c.batch) for s in autocorrs},
-                                   SimpleNamespace(n_examples=P), run.out)
+            plot_fluctuations(ResultFolder(run.out),
+                              {s: FluctuationSeries(lam, r.var_theta, r.var_v, r.tau) for s, r in results.items()},
+                              {s: {"kuehn-rosenow": theories[s]} for s in results}, markers)
+        plot_noise_autocorrelation(ResultFolder(run.out), {s: AutocorrelationSeries(
+            a.trace, P // c.batch) for s, a in autocorrs.items()})
         _plot_spectrum(curv, summary["lambda_cross"], run.out)
     _plot_training(list(pre.epoch_losses), late_losses, run.out)
     if c.accuracy_seeds and run.status == "completed":
@@ -610,7 +614,7 @@ def print_summary(summary: dict[str, Any]) -> None:
 def run_command(args: argparse.Namespace) -> int:
     summary = run_net(config_from_args(args), args.out, progress=not args.no_progress)
     print_summary(summary)
-    report_paths(args.out, summary)
+    print_written(ResultFolder(args.out), summary["status"])
     return 0 if summary["status"] == "completed" else 1
 
 

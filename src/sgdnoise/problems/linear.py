@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from sgdnoise.errors import UsageError
+from sgdnoise.problems.npz import load_xy
 
 
 def linear_regression_gradients(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -87,10 +88,10 @@ class LinearRegression:
         _check_positive_int("--P", n_examples)
         _check_positive_int("--outputs", outputs)
         if not (np.isfinite(label_noise) and label_noise >= 0):
-            raise UsageError(f"--label-noise must be a finite variance >= 0; got {label_noise}")
+            raise UsageError(f"label_noise must be a finite variance >= 0; got {label_noise}", name="label_noise")
         var_x = 1.0 / n_features if feature_variance is None else feature_variance
         if not (np.isfinite(var_x) and var_x > 0):
-            raise UsageError(f"--feature-variance must be > 0; got {var_x}")
+            raise UsageError(f"feature_variance must be > 0; got {var_x}", name="feature_variance")
         rng = np.random.default_rng(seed)
         X = rng.normal(0.0, np.sqrt(var_x), size=(n_examples, n_features))
         teacher = rng.normal(size=(n_features, outputs))
@@ -103,37 +104,19 @@ class LinearRegression:
     @classmethod
     def from_npz(cls, path: str | Path, n_features: int | None = None,
                  n_examples: int | None = None) -> "LinearRegression":
-        """Data from ``path`` (.npz with ``X`` of shape (P, N) and ``y`` of shape (P,) or (P, K)).
+        """Data from ``path`` (.npz with ``x`` of shape (P, N) and ``y`` of shape (P,) or (P, K); ``X`` is accepted for ``x``).
 
         ``n_features`` / ``n_examples``, when given, must agree with the file.
         """
         path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {name: np.asarray(data[name]) for name in data.files}
-        except FileNotFoundError:
-            raise UsageError(f"--data: file {str(path)!r} does not exist") from None
-        except Exception as exc:  # numpy raises several types for a bad archive
-            raise UsageError(f"--data: cannot read {str(path)!r} as .npz ({exc})") from None
-        missing = {"X", "y"} - set(arrays)
-        if missing:
-            raise UsageError(f"--data: {str(path)!r} must hold arrays 'X' and 'y'; "
-                             f"missing {', '.join(sorted(missing))}")
-        X, y = arrays["X"], arrays["y"]
-        if X.ndim != 2:
-            raise UsageError(f"--data: X must have shape (P, N); got {X.shape}")
-        if y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
-            raise UsageError(f"--data: y must have shape (P,) or (P, K) with P = {X.shape[0]}; "
-                             f"got {y.shape}")
-        for name, arr in (("X", X), ("y", y)):
-            if not np.issubdtype(arr.dtype, np.number):
-                raise UsageError(f"--data: {name} must be numeric; got dtype {arr.dtype}")
-            if not np.all(np.isfinite(arr)):
-                raise UsageError(f"--data: {name} contains NaN or inf; all entries must be finite")
+        X, y = load_xy(path, "data", x_ndim=2)
+        if y.ndim not in (1, 2):
+            raise UsageError(f"data: y must have shape (P,) or (P, K) with P = {X.shape[0]}; "
+                             f"got {y.shape}", name="data")
         if n_features is not None and n_features != X.shape[1]:
-            raise UsageError(f"--N={n_features} contradicts the data file, whose X has N = {X.shape[1]}")
+            raise UsageError(f"N={n_features} contradicts the data file, whose x has N = {X.shape[1]}", name="N")
         if n_examples is not None and n_examples != X.shape[0]:
-            raise UsageError(f"--P={n_examples} contradicts the data file, whose X has P = {X.shape[0]}")
+            raise UsageError(f"P={n_examples} contradicts the data file, whose x has P = {X.shape[0]}", name="P")
         source = {"kind": "npz", "path": str(path.resolve()), "N": X.shape[1], "P": X.shape[0],
                   "outputs": 1 if y.ndim == 1 else y.shape[1]}
         return cls(X.astype(np.float64), y.reshape(X.shape[0], -1).astype(np.float64), source)

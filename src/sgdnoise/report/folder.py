@@ -2,10 +2,11 @@
 
 Every run writes one folder through a :class:`ResultFolder`:
 
-- :meth:`ResultFolder.prepare` refuses an output path that is a file or cannot be
-  written, and a folder holding files that no earlier sgdnoise run wrote there;
-  files an earlier run listed in its ``summary.json`` (``files``) are removed
-  first, so nothing stale is left next to the new results;
+- :meth:`ResultFolder.prepare`, before any work, refuses an output path that is a
+  file or cannot be written, and a folder holding files that no earlier sgdnoise
+  run wrote there; at the first write, files an earlier run listed in its
+  ``summary.json`` (``files``) are removed, so nothing stale is left next to the
+  new results;
 - every file is written under a temporary name and renamed into place
   (``os.replace``), so a killed writer never leaves a file that reads as complete;
 - every file written is listed with what it holds, and ``summary.json`` (written
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -57,41 +59,54 @@ class ResultFolder:
         self.path = Path(path)
         self.name = name
         self.files: dict[str, Any] = {}
+        self._opened = False
 
     def prepare(self) -> "ResultFolder":
-        """Check the path and clear what an earlier run left; raise :class:`UsageError` otherwise."""
+        """Check the path, before any work: raise :class:`UsageError` if it cannot hold this run.
+
+        Nothing is created or removed yet; that happens at the first write
+        (:meth:`_open`), so a run refused later for bad input leaves no trace.
+        """
         path = self.path
         if path.exists() and not path.is_dir():
             raise UsageError(f"{self.name} must be a folder; {str(path)!r} is a file", name=self.name)
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            probe = tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-", delete=True)
-            probe.close()
-        except OSError as exc:
-            raise UsageError(f"{self.name} {str(path)!r} cannot be written: {exc.strerror}", name=self.name) from None
-        present = {p.name for p in path.iterdir() if not p.name.startswith(".")}
-        if not present:
-            return self
-        summary_path = path / SUMMARY
-        previous: dict[str, Any] = {}
-        if summary_path.is_file():
-            try:
-                previous = json.loads(summary_path.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                previous = {}
-        ours = _listed_files(previous) | {SUMMARY} | set(KEPT) if previous else set()
-        unknown = sorted(present - ours)
+        existing = path
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise UsageError(f"{self.name} {str(path)!r} cannot be written (no write permission on "
+                             f"{str(existing)!r})", name=self.name)
+        unknown = sorted(self._present() - self._ours()) if path.is_dir() else []
         if unknown:
             raise UsageError(
                 f"{self.name} {str(path)!r} holds files that no earlier sgdnoise run wrote there "
                 f"({', '.join(unknown[:3])}{', ...' if len(unknown) > 3 else ''}); choose an empty or new folder",
                 name=self.name)
-        for name in sorted(present - set(KEPT)):
-            target = path / name
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
         return self
 
+    def _present(self) -> set[str]:
+        return {p.name for p in self.path.iterdir() if not p.name.startswith(".")}
+
+    def _ours(self) -> set[str]:
+        """Names an earlier run's summary.json says it wrote (empty without a readable summary)."""
+        try:
+            previous = json.loads((self.path / SUMMARY).read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            return set()
+        return _listed_files(previous) | {SUMMARY} | set(KEPT)
+
+    def _open(self) -> None:
+        """Create the folder and clear what an earlier run left there (once, at the first write)."""
+        if self._opened:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        for name in sorted(self._present() & self._ours() - set(KEPT)):
+            target = self.path / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        self._opened = True
+
     def _atomic(self, name: str, write: Callable[[Path], None], description: Any) -> Path:
+        self._open()
         final = self.path / name
         final.parent.mkdir(parents=True, exist_ok=True)
         handle, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=final.suffix)
@@ -136,6 +151,7 @@ class ResultFolder:
 
     def subfolder(self, name: str, description: str) -> "ResultFolder":
         """A result folder inside this one (listed as ``name/``)."""
+        self._open()
         self.files[f"{name}/"] = description
         return ResultFolder(self.path / name, f"{self.name}/{name}").prepare()
 
@@ -143,3 +159,13 @@ class ResultFolder:
         """Write ``summary.json`` last: the summary, its provenance and the list of files."""
         files = {SUMMARY: "this file: config, provenance, results", **self.files}
         return self.write_json(SUMMARY, {**summary, "provenance": provenance(), "files": files}, None)
+
+
+def print_written(folder: ResultFolder, status: str = "completed") -> None:
+    """Tell the user where the results are, and warn when the run stopped early."""
+    if status != "completed":
+        sys.stderr.write(f"warning: {status}\n")
+    print(f"wrote {folder.path}/summary.json and:")
+    for name in sorted(folder.files):
+        if name.endswith((".png", ".npz", "/")):
+            print(f"  {folder.path / name}")

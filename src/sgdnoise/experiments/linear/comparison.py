@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from sgdnoise._spec import INDEPENDENT_SAMPLINGS as INDEPENDENT
 from sgdnoise.dynamics.simulator import SimulationConfig, SimulationResult
 from sgdnoise.errors import UsageError
 from sgdnoise.problems.linear import QuadraticProblem
@@ -35,7 +36,6 @@ from sgdnoise.theory import (
     tau_sgd,
 )
 
-INDEPENDENT = ("with-replacement", "random-batch")
 
 
 def methods_for(problem: QuadraticProblem, sampling: str) -> list[str]:

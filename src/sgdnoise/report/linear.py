@@ -1,0 +1,119 @@
+"""Result folders of ``sgdnoise linear``, ``sgdnoise demo`` and the Kühn & Rosenow reproductions.
+
+A linear run's folder:
+
+``summary.json``
+    schema in the README;
+``arrays.npz``
+    full-resolution arrays (:data:`sgdnoise.experiments.linear.run.ARRAY_DOCS`);
+``fluctuations.png/.pdf``
+    Var theta_i, Var v_i and tau_i against the Hessian eigenvalue, measured with
+    ±2 s.e. and every theory that applies;
+``noise_autocorrelation.png/.pdf``
+    tr cov(dg_k, dg_{k+h}) / tr C by lag, measured and Kühn & Rosenow eq. 2.
+
+A comparison of samplers (demo, reproductions) holds one such folder per sampler
+and the two figures with both samplers overlaid.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sgdnoise.experiments.linear.demo import SamplerComparison
+from sgdnoise.experiments.linear.reproductions import var_theta_ratio
+from sgdnoise.experiments.linear.run import ARRAY_DOCS, LinearResult
+from sgdnoise.report.fluctuations import FluctuationSeries, plot_fluctuations
+from sgdnoise.report.folder import ResultFolder, print_written
+from sgdnoise.report.noise_autocorrelation import AutocorrelationSeries, plot_noise_autocorrelation
+
+#: Theories drawn on the figures of a sampler comparison (the full set stays in each run's own figure).
+COMPARISON_METHODS = ("kuehn-rosenow", "exact", "anticorrelated")
+
+
+def _series(result: LinearResult) -> FluctuationSeries:
+    m = result.measured
+    return FluctuationSeries(m.hessian_eigenvalues, m.var_theta, m.var_v, m.tau)
+
+
+def _autocorrelation(result: LinearResult) -> AutocorrelationSeries | None:
+    if result.autocorrelation is None:
+        return None
+    return AutocorrelationSeries(result.autocorrelation.trace,
+                                 result.problem.n_examples // result.simulation.batch_size)
+
+
+def save_linear(result: LinearResult, folder: ResultFolder) -> None:
+    """Write one run: arrays, its two figures, then summary.json."""
+    folder.write_arrays("arrays.npz", result.arrays(), ARRAY_DOCS)
+    if result.measured.steps_measured:
+        plot_fluctuations(folder, {result.sampling: _series(result)}, {result.sampling: result.theory_curves()},
+                          result.theory.get("markers"))
+    autocorrelation = _autocorrelation(result)
+    if autocorrelation is not None:
+        plot_noise_autocorrelation(folder, {result.sampling: autocorrelation})
+    folder.write_summary(result.to_summary())
+
+
+def save_comparison(comparison: SamplerComparison, folder: ResultFolder, name: str = "fluctuations",
+                    extra: dict[str, Any] | None = None) -> None:
+    """Write each sampler's folder, the overlaid figures and a summary pointing to the runs."""
+    for sampling, result in comparison.runs.items():
+        save_linear(result, folder.subfolder(sampling, f"the full `sgdnoise linear` result of {sampling}"))
+    measured = {s: r for s, r in comparison.runs.items() if r.measured.steps_measured}
+    if measured:
+        theories = {s: {m: v for m, v in r.theory_curves().items() if m in COMPARISON_METHODS}
+                    for s, r in measured.items()}
+        plot_fluctuations(folder, {s: _series(r) for s, r in measured.items()}, theories,
+                          comparison.markers, name=name)
+    autocorrelations = {s: a for s, r in comparison.runs.items() if (a := _autocorrelation(r)) is not None}
+    if autocorrelations:
+        plot_noise_autocorrelation(folder, autocorrelations)
+    first = next(iter(comparison.runs.values()))
+    folder.write_summary({
+        "status": comparison.status,
+        "config": {"experiment": "demo", "settings": comparison.settings, "problem": first.problem.source,
+                   "samplers": list(comparison.runs)},
+        "runs": {s: f"{s}/summary.json" for s in comparison.runs},
+        **(extra or {}),
+    })
+
+
+def save_kuehn_rosenow(comparison: SamplerComparison, folder: ResultFolder, name: str) -> None:
+    """A Kühn & Rosenow reproduction: the comparison plus the crossover numbers."""
+    first = comparison.runs["epoch"]
+    save_comparison(comparison, folder, name.replace("-", "_"), {
+        "hessian_eigenvalues": first.measured.hessian_eigenvalues,
+        "lambda_cross": comparison.markers["lambda_cross"],
+        "tau_sgd": comparison.markers.get("tau_SGD"),
+        "var_theta_ratio_epoch_over_with_replacement": var_theta_ratio(comparison),
+        "comparison": {s: r.theory.get("comparison") for s, r in comparison.runs.items()},
+        "note": {s: r.theory.get("note") for s, r in comparison.runs.items()},
+    })
+
+
+def print_comparison(label: str, block: dict[str, Any]) -> None:
+    """A table of how far each theory is from the measurement."""
+    if not block:
+        return
+    print(f"{label}: theory vs measurement ({block['note']})")
+    if not block["comparison"]:
+        return
+    print(f"  {'method':18s} {'exact':>5s} {'trace rel.err':>13s} {'trace z':>9s} {'max|z| dirs':>11s}")
+    for method, c in block["comparison"].items():
+        if "error" in c:
+            print(f"  {method:18s} {'yes' if c['exact_here'] else 'no':>5s}  no prediction: {c['error']}")
+            continue
+        max_z = "-" if c["max_abs_z"] is None else f"{c['max_abs_z']:.1f}"
+        print(f"  {method:18s} {'yes' if c['exact_here'] else 'no':>5s} "
+              f"{c['trace_relative_error']:>+13.2%} {c['trace_z']:>+9.1f} {max_z:>11s}")
+
+
+def show_linear(result: LinearResult, folder: ResultFolder) -> None:
+    print_comparison(result.sampling, result.theory)
+    print_written(folder, result.status)
+
+
+def show_comparison(comparison: SamplerComparison, folder: ResultFolder) -> None:
+    for sampling, result in comparison.runs.items():
+        print_comparison(sampling, result.theory)
+    print_written(folder, comparison.status)
