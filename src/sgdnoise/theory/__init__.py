@@ -7,8 +7,11 @@ NumPy in, NumPy out, float64.  Never imports :mod:`sgdnoise.dynamics`.
   (continuum, discrete, detailed-balance, anti-correlated; 3a, 3b, 3e);
 - :mod:`.exact`: linear regression, including the exact finite-lr moments with
   state-dependent noise (3c);
-- :mod:`.kuehn_rosenow`: per-direction closed form of Kuehn & Rosenow (3d).
+- :mod:`.kuehn_rosenow`: per-direction closed form of Kuehn & Rosenow (3d);
+- :mod:`.epoch_exact`: exact moments of epoch-based SGD on small linear regressions,
+  by enumeration of the used sets (docs/theory.md §3f).
 """
+from sgdnoise.theory.epoch_exact import EpochMoments, epoch_exact_moments
 from sgdnoise.theory.exact import stationary_covariance
 from sgdnoise.theory.kuehn_rosenow import KuehnRosenow, kuehn_rosenow, lambda_cross, tau_sgd
 from sgdnoise.theory.lyapunov import quadratic_stationary_covariance
@@ -24,8 +27,10 @@ from sgdnoise.theory.noise import (
 
 __all__ = [
     "SAMPLINGS",
+    "EpochMoments",
     "KuehnRosenow",
     "batch_noise_factor",
+    "epoch_exact_moments",
     "kuehn_rosenow",
     "lambda_cross",
     "least_squares_minimiser",
