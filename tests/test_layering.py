@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "sgdnoise"
 
 #: Lower number = lower layer.  A top-level module or package not listed here fails the test.
 LAYERS = {
-    "errors": 0, "_spec": 0, "progress": 0, "stats": 0, "config": 0,
+    "errors": 0, "_spec": 0, "progress": 0, "interrupts": 0, "stats": 0, "config": 0,
     "problems": 1, "sampling": 1,
     "dynamics": 2, "measure": 2,
     "theory": 3,

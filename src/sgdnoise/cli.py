@@ -17,6 +17,7 @@ from pathlib import Path
 from sgdnoise import __version__
 from sgdnoise.config import add_arguments, config_from_args, flag_for, read_toml
 from sgdnoise.errors import UsageError
+from sgdnoise.interrupts import graceful_stop
 
 
 class _Parser(argparse.ArgumentParser):
@@ -106,7 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with graceful_stop():
+            return int(args.func(args) or 0)
     except UsageError as exc:
         sys.stderr.write(f"sgdnoise {args.command}: error: {_message(exc, args)}\n")
         return 2

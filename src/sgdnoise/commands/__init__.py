@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sgdnoise.config import ExperimentConfig
+from sgdnoise.interrupts import announce_phase, exit_status_after_stop
 from sgdnoise.report.folder import ResultFolder
 
 
@@ -61,9 +62,10 @@ def execute(experiment: Experiment, config: ExperimentConfig, out: Path | str, p
     """
     folder = ResultFolder(out, "--out").prepare()
     result = experiment.run(config, progress, folder.path / "checkpoints")
+    announce_phase("writing")
     experiment.save(result, folder)
     experiment.show(result, folder)
-    return experiment.status(result)
+    return max(experiment.status(result), exit_status_after_stop())
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,10 @@ DEMO = Experiment(DemoConfig, "the default experiment: epoch vs with-replacement
 REPRODUCTIONS = {
     "gross-fig3": Reproduction(
         "Gross et al. Fig. 3a/3b: noise-covariance spectrum vs Hessian approximation",
-        gross.fig3, gross_report.save_fig3),
+        gross.fig3, gross_report.save_fig3, stopped_early),
     "gross-fig5b": Reproduction(
         "Gross et al. Fig. 5b: weight-covariance eigenvalues, measured vs theory",
-        gross.fig5b, gross_report.save_fig5b),
+        gross.fig5b, gross_report.save_fig5b, stopped_early),
     "kuehn-rosenow-quadratic": Reproduction(
         "Kuehn & Rosenow: Var theta, Var v, tau vs lambda, epoch vs with replacement; additive noise "
         "(closed form exact)", reproductions.quadratic,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sgdnoise.commands import Reproduction
 from sgdnoise.errors import UsageError
+from sgdnoise.interrupts import announce_phase, exit_status_after_stop
 from sgdnoise.report.folder import ResultFolder, print_written
 
 SOURCES = ["sgdnoise.commands.linear"]
@@ -51,7 +52,8 @@ def run_command(args: argparse.Namespace) -> int:
     folder = ResultFolder(args.out or Path("results") / args.name, "--out").prepare()
     start = time.perf_counter()
     result = entry.run(args.seed, not args.no_progress)
+    announce_phase("writing")
     entry.save(result, folder)
     print(f"{args.name}: done in {time.perf_counter() - start:.0f} s")
     print_written(folder, getattr(result, "status", "completed"))
-    return entry.status(result)
+    return max(entry.status(result), exit_status_after_stop())

@@ -33,7 +33,9 @@ from sgdnoise._spec import (
     check_positive,
     check_sampling,
     check_stable,
+    rng,
 )
+from sgdnoise.interrupts import announce_phase, stop_requested
 from sgdnoise.sampling import Sampler
 from sgdnoise.errors import UsageError
 from sgdnoise.stats.streaming import (
@@ -178,8 +180,7 @@ def simulate(problem: QuadraticProblem, config: SimulationConfig,
     config.validate(problem)
     R, d, K = config.replicas, problem.dim, problem.outputs
     N = d // K
-    rng = np.random.default_rng(config.seed)
-    sampler = Sampler(config.sampling, problem.n_examples, config.batch_size, R, rng)
+    sampler = Sampler(config.sampling, problem.n_examples, config.batch_size, R, rng(config.seed, "batches"))
     theta = np.zeros((R, d))
     if start is not None:
         theta[:] = problem.to_eigen(np.asarray(start, np.float64) - problem.minimiser.reshape(-1))
@@ -202,7 +203,11 @@ def simulate(problem: QuadraticProblem, config: SimulationConfig,
     total = config.burn_in + config.steps
     done, diverged_at, interrupted_at = 0, None, None
     bar = progress_bar(progress, total=total, desc=f"SGD {config.sampling}", unit="step")
+    announce_phase("burn-in" if config.burn_in else "measurement")
     while done < total:
+        if stop_requested():
+            interrupted_at = done
+            break
         measuring = done >= config.burn_in
         if measuring:
             block = int(np.searchsorted(block_bounds, done - config.burn_in, side="right") - 1)
@@ -214,7 +219,7 @@ def simulate(problem: QuadraticProblem, config: SimulationConfig,
         try:
             out = engine(sampler.draw(n), theta, vel, record=measuring, theta_rows=rows,
                          every=max(stride, 1), phase=phase, store_vel=measuring and config.max_lag > 0)
-        except KeyboardInterrupt:  # Ctrl-C: drop the unfinished chunk, keep what was measured
+        except KeyboardInterrupt:  # Ctrl-C outside graceful_stop: drop the unfinished chunk, keep the rest
             interrupted_at = done
             break
         if out.bad_step is not None:
@@ -225,6 +230,8 @@ def simulate(problem: QuadraticProblem, config: SimulationConfig,
                         done - config.burn_in + phase + stride * np.arange(rows))
         done += n
         bar.update(n)
+        if done == config.burn_in:
+            announce_phase("measurement")
     bar.close()
     with np.errstate(over="ignore", invalid="ignore"):  # statistics of a run that blew up
         result = _finish(problem, config, theta_m, vel_m, cov, acov, snapshots, diverged_at,

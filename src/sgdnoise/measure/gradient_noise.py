@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sgdnoise.interrupts import stop_requested
 from sgdnoise.sampling import Sampler
 from sgdnoise.stats.streaming import Estimate, LagAutocovariance, segment_mean
 from sgdnoise.progress import progress_bar
@@ -64,5 +65,7 @@ def noise_autocorrelation(per_example_gradients: np.ndarray, sampler: Sampler, s
             n = min(chunk, steps - start)
             acov.add(centred[sampler.draw(n)].mean(axis=2))
             bar.update(n)
+            if stop_requested():  # after at least one chunk, so that every lag has pairs
+                break
     per_replica = acov.per_replica()
     return NoiseAutocorrelation(segment_mean(per_replica), segment_mean(per_replica.sum(axis=2)))

@@ -80,10 +80,10 @@ def save_comparison(comparison: SamplerComparison, folder: ResultFolder, name: s
 
 def save_kuehn_rosenow(comparison: SamplerComparison, folder: ResultFolder, name: str) -> None:
     """A Kühn & Rosenow reproduction: the comparison plus the crossover numbers."""
-    first = comparison.runs["epoch"]
+    first = next(iter(comparison.runs.values()))
     save_comparison(comparison, folder, name.replace("-", "_"), {
         "hessian_eigenvalues": first.measured.hessian_eigenvalues,
-        "lambda_cross": comparison.markers["lambda_cross"],
+        "lambda_cross": comparison.markers.get("lambda_cross"),
         "tau_sgd": comparison.markers.get("tau_SGD"),
         "var_theta_ratio_epoch_over_with_replacement": var_theta_ratio(comparison),
         "comparison": {s: r.theory.get("comparison") for s, r in comparison.runs.items()},

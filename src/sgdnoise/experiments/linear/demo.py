@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sgdnoise.interrupts import stop_requested
 from sgdnoise.experiments.linear.config import DemoConfig, LinearConfig
 from sgdnoise.experiments.linear.run import LinearResult, run_problem
 
@@ -42,6 +43,8 @@ def run(config: DemoConfig, progress: bool = True, checkpoints: Any = None) -> S
     simulations = {s: config.simulation(problem, s) for s in config.samplings}
     runs = {}
     for sampling, simulation in simulations.items():
+        if stop_requested() and runs:
+            break
         if progress:
             print(f"demo: simulating {sampling} sampling ({simulation.replicas} replicas x "
                   f"{simulation.burn_in + simulation.steps} steps)")

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from sgdnoise._spec import rng
+from sgdnoise.interrupts import stop_requested
 from sgdnoise.dynamics.simulator import SimulationConfig, relaxation_steps, simulate
 from sgdnoise.problems.linear import LinearRegression
 from sgdnoise.progress import progress_bar
@@ -41,9 +42,10 @@ class SpectraResult:
     config: dict[str, Any]
     curves: dict[str, dict[str, Any]]
     extremes: dict[str, list[float]] | None = None
+    status: str = "completed"
 
     def to_summary(self) -> dict[str, Any]:
-        summary = {"config": self.config, "curves": self.curves}
+        summary = {"status": self.status, "config": self.config, "curves": self.curves}
         if self.extremes is not None:
             summary["extremes"] = self.extremes
         return summary
@@ -69,6 +71,8 @@ def fig3(seed: int, progress: bool = True) -> SpectraResult:
               "sampling": "with-replacement", "normalisation": "sigma_x^2 sigma_eps^2 / S"}
     curves = {}
     for ratio in progress_bar(progress, iterable=ratios, desc="gross-fig3"):
+        if stop_requested():
+            break
         problem = LinearRegression.teacher_student(N, int(round(ratio * N)), label_noise, seed=seed)
         exact = np.linalg.eigvalsh(noise_covariance(problem.X, problem.Y, S))[::-1] / norm
         hess = np.linalg.eigvalsh(noise_covariance(problem.X, problem.Y, S, approx="hessian"))[::-1] / norm
@@ -80,7 +84,7 @@ def fig3(seed: int, progress: bool = True) -> SpectraResult:
             "relative_difference_measured_exact_max": float(np.max(np.abs(measured / exact - 1))),
             "relative_difference_hessian_exact_max": float(np.max(np.abs(hess / exact - 1))),
         }
-    return SpectraResult(config, curves, _extremes_over_P(label_noise, norm, seed))
+    return SpectraResult(config, curves, _extremes_over_P(label_noise, norm, seed), _status(curves, ratios))
 
 
 def _extremes_over_P(label_noise: float, norm: float, seed: int) -> dict[str, list[float]]:
@@ -105,6 +109,8 @@ def fig5b(seed: int, progress: bool = True) -> SpectraResult:
               "sampling": "with-replacement", "normalisation": "lr sigma_eps^2 / (2 S)"}
     curves = {}
     for ratio in progress_bar(progress, iterable=ratios, desc="gross-fig5b"):
+        if stop_requested():
+            break
         problem = LinearRegression.teacher_student(N, int(round(ratio * N)), label_noise, seed=seed)
         relax = float(relaxation_steps(problem.hessian_eigenvalues, lr, 0.0).max())
         steps = int(np.clip(30 * relax, 100_000, 2_000_000))
@@ -124,4 +130,12 @@ def fig5b(seed: int, progress: bool = True) -> SpectraResult:
             "slowest_relaxation_steps": relax,
             "directions_not_equilibrated": int((~result.equilibrated).sum()),
         }
-    return SpectraResult(config, curves)
+    return SpectraResult(config, curves, status=_status(curves, ratios))
+
+
+def _status(curves: dict[str, Any], ratios: tuple[float, ...]) -> str:
+    """``completed``, or how far the sweep over P/N got before a stop was requested."""
+    signal = stop_requested()
+    if signal is None:
+        return "completed"
+    return f"interrupted ({signal}) after {len(curves)} of {len(ratios)} values of P/N; the last may be partial"

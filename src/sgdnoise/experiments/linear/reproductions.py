@@ -14,6 +14,7 @@ import numpy as np
 from sgdnoise.dynamics.simulator import SimulationConfig
 from sgdnoise.experiments.linear.demo import SamplerComparison
 from sgdnoise.experiments.linear.run import run_problem
+from sgdnoise.interrupts import stop_requested
 from sgdnoise.problems.linear import AdditiveNoiseQuadratic, LinearRegression, QuadraticProblem
 
 SAMPLERS = ("epoch", "with-replacement")
@@ -22,13 +23,18 @@ SAMPLERS = ("epoch", "with-replacement")
 def compare_samplers(problem: QuadraticProblem, base: dict[str, Any], seed: int,
                      progress: bool = True) -> SamplerComparison:
     """Run ``SAMPLERS`` on ``problem`` with the simulator settings ``base``."""
-    runs = {s: run_problem(problem, SimulationConfig(**base, sampling=s, seed=seed), progress)
-            for s in SAMPLERS}
+    runs = {}
+    for sampling in SAMPLERS:
+        if stop_requested() and runs:
+            break
+        runs[sampling] = run_problem(problem, SimulationConfig(**base, sampling=sampling, seed=seed), progress)
     return SamplerComparison(runs, {**base, "seed": seed, "samplings": list(SAMPLERS)})
 
 
 def var_theta_ratio(comparison: SamplerComparison) -> dict[str, float | None]:
     """Mean of Var theta (epoch) / Var theta (with replacement) below and above lambda_cross."""
+    if set(SAMPLERS) - set(comparison.runs):  # stopped before both samplers ran
+        return {"below_lambda_cross_mean": None, "above_lambda_cross_mean": None}
     epoch, wr = comparison.runs["epoch"].measured, comparison.runs["with-replacement"].measured
     below = epoch.hessian_eigenvalues < comparison.markers["lambda_cross"]
     ratio = epoch.var_theta.value / wr.var_theta.value

@@ -16,6 +16,7 @@ from sgdnoise._spec import rng
 from sgdnoise.dynamics.simulator import SimulationConfig, SimulationResult, simulate
 from sgdnoise.experiments.linear.comparison import noise_covariance_at_minimum, theory_block
 from sgdnoise.experiments.linear.config import LinearConfig
+from sgdnoise.interrupts import announce_phase, stop_requested
 from sgdnoise.measure.gradient_noise import NoiseAutocorrelation, noise_autocorrelation
 from sgdnoise.problems.linear import QuadraticProblem
 from sgdnoise.sampling import Sampler
@@ -65,8 +66,10 @@ class LinearResult:
             return (f"diverged at step {m.diverged_at}: weights became non-finite; "
                     f"statistics hold the {m.steps_measured} measured steps before")
         if m.interrupted_at is not None:
-            return (f"interrupted at step {m.interrupted_at}; statistics hold the "
-                    f"{m.steps_measured} measured steps before")
+            where = ("before the simulation started (during the noise measurement at w*)"
+                     if m.interrupted_at == 0 else f"at step {m.interrupted_at}")
+            return (f"interrupted {where}; statistics hold the {m.steps_measured} measured steps "
+                    f"before (of {self.simulation.steps} asked for)")
         return "completed"
 
     def theory_curves(self) -> dict[str, dict[str, np.ndarray]]:
@@ -139,7 +142,7 @@ def measure_noise(problem: QuadraticProblem, config: SimulationConfig
                   ) -> tuple[np.ndarray, NoiseAutocorrelation | None]:
     """Eigenvalues of C at the minimiser, and the noise autocorrelation by lag (not for fixed-order)."""
     C = noise_covariance_at_minimum(problem, config)
-    if config.sampling == "fixed-order" or config.max_lag == 0:
+    if config.sampling == "fixed-order" or config.max_lag == 0 or stop_requested():
         return np.linalg.eigvalsh(C), None
     sampler = Sampler(config.sampling, problem.n_examples, config.batch_size,
                       max(config.replicas, 10), rng(config.seed, "noise-autocorrelation"))
@@ -152,6 +155,7 @@ def measure_noise(problem: QuadraticProblem, config: SimulationConfig
 def run_problem(problem: QuadraticProblem, config: SimulationConfig, progress: bool = True,
                 settings: dict[str, Any] | None = None) -> LinearResult:
     """Measure the noise at w*, simulate, predict and compare, for any quadratic problem."""
+    announce_phase("noise")
     noise_eigenvalues, autocorr = measure_noise(problem, config)
     measured = simulate(problem, config, progress=progress)
     theory = theory_block(problem, config, measured) if measured.steps_measured else {}
