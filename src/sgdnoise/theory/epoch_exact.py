@@ -11,7 +11,7 @@ in the current epoch.  The cost grows like the number of such sets,
 to measure how far the closed forms of :mod:`sgdnoise.theory.kuehn_rosenow` and
 :mod:`sgdnoise.theory.exact` are from the truth.  See
 :func:`epoch_exact_moments` for the equations and the method, and
-``docs/epoch_exact_notes.md`` for the derivation.
+docs/theory.md §3f for the derivation.
 """
 from __future__ import annotations
 
@@ -239,7 +239,7 @@ def epoch_exact_moments(
 ) -> EpochMoments:
     r"""Exact stationary moments of epoch-based SGD (with momentum) on linear regression.
 
-    docs/theory.md §3f; derivation in ``docs/epoch_exact_notes.md``.
+    docs/theory.md §3f (derivation and checks).
 
     Loss ``(1/2P) sum_mu (w . x_mu - y_mu)^2``, heavy-ball SGD
     ``v_k = beta v_{k-1} - lr g_k``, ``w_k = w_{k-1} + v_k`` with
