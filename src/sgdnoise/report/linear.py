@@ -42,16 +42,35 @@ def _autocorrelation(result: LinearResult) -> AutocorrelationSeries | None:
                                  result.problem.n_examples // result.simulation.batch_size)
 
 
+def _drawable(result: LinearResult) -> bool:
+    """A run whose measured fluctuations mean something: measured steps and no divergence."""
+    return result.measured.steps_measured > 0 and result.measured.diverged_at is None
+
+
+def _title(runs: dict[str, LinearResult]) -> str:
+    title = "Stationary fluctuations along Hessian eigendirections"
+    stopped = [f"{s}: {r.measured.steps_measured} of {r.simulation.steps} steps" for s, r in runs.items()
+               if r.measured.interrupted_at is not None]
+    return title + (f" (interrupted; {', '.join(stopped)})" if stopped else "")
+
+
 def save_linear(result: LinearResult, folder: ResultFolder) -> None:
-    """Write one run: arrays, its two figures, then summary.json."""
+    """Write one run: arrays, its two figures, then summary.json.
+
+    The fluctuation figure is left out for a run that diverged or measured nothing
+    (summary.json says why); an interrupted run's figure says so in its title.
+    """
     folder.write_arrays("arrays.npz", result.arrays(), ARRAY_DOCS)
-    if result.measured.steps_measured:
+    summary = result.to_summary()
+    if _drawable(result):
         plot_fluctuations(folder, {result.sampling: _series(result)}, {result.sampling: result.theory_curves()},
-                          result.theory.get("markers"))
+                          result.theory.get("markers"), title=_title({result.sampling: result}))
+    else:
+        summary["figures_not_drawn"] = {"fluctuations.png": result.status}
     autocorrelation = _autocorrelation(result)
     if autocorrelation is not None:
         plot_noise_autocorrelation(folder, {result.sampling: autocorrelation})
-    folder.write_summary(result.to_summary())
+    folder.write_summary(summary)
 
 
 def save_comparison(comparison: SamplerComparison, folder: ResultFolder, name: str = "fluctuations",
@@ -59,12 +78,14 @@ def save_comparison(comparison: SamplerComparison, folder: ResultFolder, name: s
     """Write each sampler's folder, the overlaid figures and a summary pointing to the runs."""
     for sampling, result in comparison.runs.items():
         save_linear(result, folder.subfolder(sampling, f"the full `sgdnoise linear` result of {sampling}"))
-    measured = {s: r for s, r in comparison.runs.items() if r.measured.steps_measured}
+    measured = {s: r for s, r in comparison.runs.items() if _drawable(r)}
+    not_drawn = {s: r.status for s, r in comparison.runs.items() if s not in measured}
     if measured:
         theories = {s: {m: v for m, v in r.theory_curves().items() if m in COMPARISON_METHODS}
                     for s, r in measured.items()}
         plot_fluctuations(folder, {s: _series(r) for s, r in measured.items()}, theories,
-                          comparison.markers, name=name)
+                          comparison.markers, name=name, title=_title(measured)
+                          + (f"\nnot shown: {', '.join(not_drawn)} (see summary.json)" if not_drawn else ""))
     autocorrelations = {s: a for s, r in comparison.runs.items() if (a := _autocorrelation(r)) is not None}
     if autocorrelations:
         plot_noise_autocorrelation(folder, autocorrelations)
@@ -74,6 +95,7 @@ def save_comparison(comparison: SamplerComparison, folder: ResultFolder, name: s
         "config": {"experiment": "demo", "settings": comparison.settings, "problem": first.problem.source,
                    "samplers": list(comparison.runs)},
         "runs": {s: f"{s}/summary.json" for s in comparison.runs},
+        **({"figures_not_drawn": {f"{name}.png": not_drawn}} if not_drawn else {}),
         **(extra or {}),
     })
 
@@ -106,14 +128,32 @@ def print_comparison(label: str, block: dict[str, Any]) -> None:
         max_z = "-" if c["max_abs_z"] is None else f"{c['max_abs_z']:.1f}"
         print(f"  {method:18s} {'yes' if c['exact_here'] else 'no':>5s} "
               f"{c['trace_relative_error']:>+13.2%} {c['trace_z']:>+9.1f} {max_z:>11s}")
+    if any(c.get("directions_compared") == 0 for c in block["comparison"].values()):
+        print("  max|z| dirs is '-': no direction equilibrated, so none was compared one by one "
+              "(the trace still sums all directions)")
+
+
+def print_equilibration(label: str, result: LinearResult) -> None:
+    """Say how many directions equilibrated and what burn-in and steps would equilibrate all."""
+    m = result.measured
+    if not m.steps_measured or m.diverged_at is not None or m.equilibrated.all():
+        return
+    need = result.equilibration_needed()
+    advice = ("some directions are flat and never relax" if need is None else
+              f"--burn-in {need[0]} and --steps {need[1]} would equilibrate all")
+    print(f"  {label}: {int(m.equilibrated.sum())} of {m.equilibrated.size} directions equilibrated "
+          f"(burn-in >= 10 and measurement >= 50 relaxation times); the others are left out of "
+          f"max|z| and may still carry the start at w*: {advice}")
 
 
 def show_linear(result: LinearResult, folder: ResultFolder) -> None:
     print_comparison(result.sampling, result.theory)
+    print_equilibration(result.sampling, result)
     print_written(folder, result.status)
 
 
 def show_comparison(comparison: SamplerComparison, folder: ResultFolder) -> None:
     for sampling, result in comparison.runs.items():
         print_comparison(sampling, result.theory)
+        print_equilibration(sampling, result)
     print_written(folder, comparison.status)

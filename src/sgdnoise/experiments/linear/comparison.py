@@ -144,6 +144,11 @@ def theory_block(problem: QuadraticProblem, config: SimulationConfig,
     prediction = predict(problem, config)
     block: dict[str, Any] = {name: values for name, values in prediction["methods"].items()}
     block["markers"] = prediction["markers"]
+    if result.diverged_at is not None:
+        block["comparison"] = {}
+        block["note"] = (f"the run diverged at step {result.diverged_at}: its statistics are not "
+                         "stationary; predictions shown, nothing compared")
+        return block
     block["comparison"] = compare(prediction, result)
     exact = sorted(exact_methods(problem, config.sampling))
     block["note"] = (f"exact for this setting: {', '.join(exact)}" if exact else

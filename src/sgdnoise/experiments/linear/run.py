@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from sgdnoise._spec import rng
-from sgdnoise.dynamics.simulator import SimulationConfig, SimulationResult, simulate
+from sgdnoise.dynamics.simulator import SimulationConfig, SimulationResult, relaxation_steps, simulate
 from sgdnoise.experiments.linear.comparison import noise_covariance_at_minimum, theory_block
 from sgdnoise.experiments.linear.config import LinearConfig
 from sgdnoise.interrupts import announce_phase, stop_requested
@@ -71,6 +71,14 @@ class LinearResult:
             return (f"interrupted {where}; statistics hold the {m.steps_measured} measured steps "
                     f"before (of {self.simulation.steps} asked for)")
         return "completed"
+
+    def equilibration_needed(self) -> tuple[int, int] | None:
+        """(burn_in, steps) that would equilibrate every direction (None if some direction is flat)."""
+        slowest = float(relaxation_steps(self.measured.hessian_eigenvalues, self.simulation.lr,
+                                         self.simulation.momentum).max())
+        if not np.isfinite(slowest):
+            return None
+        return int(np.ceil(10 * slowest)), int(np.ceil(50 * slowest))
 
     def theory_curves(self) -> dict[str, dict[str, np.ndarray]]:
         """The per-method predictions (``var_theta`` and, for Kuehn-Rosenow, ``var_v``, ``tau``)."""
