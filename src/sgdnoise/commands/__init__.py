@@ -8,7 +8,6 @@ from a config file (``experiment = NAME`` plus the config's keys).
 """
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from sgdnoise.config import ExperimentConfig
 from sgdnoise.report.folder import ResultFolder
+from sgdnoise.report.terminal import print_written  # noqa: F401  (re-exported: report modules print with it)
 
 
 @dataclass(frozen=True)
@@ -65,16 +65,6 @@ def execute(experiment: Experiment, config: ExperimentConfig, out: Path | str, p
     experiment.save(result, folder)
     experiment.show(result, folder)
     return experiment.status(result)
-
-
-def print_written(folder: ResultFolder, status: str = "completed") -> None:
-    """Tell the user where the results are, and warn when the run stopped early."""
-    if status != "completed":
-        sys.stderr.write(f"warning: {status}\n")
-    print(f"wrote {folder.path}/summary.json and:")
-    for name in sorted(folder.files):
-        if name.endswith((".png", ".npz", "/")):
-            print(f"  {folder.path / name}")
 
 
 @dataclass(frozen=True)

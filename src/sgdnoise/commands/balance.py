@@ -1,0 +1,46 @@
+"""``sgdnoise balance`` and the Ziyin, Li, Ueda reproductions: config -> run -> report."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sgdnoise.commands import Experiment, Reproduction
+from sgdnoise.experiments import balance
+from sgdnoise.report import balance as report
+from sgdnoise.report.folder import ResultFolder
+
+EXPERIMENT = Experiment(
+    config_class=balance.BalanceConfig,
+    help="noise balance and stationary distribution of a diagonal linear net (Ziyin, Li, Ueda)",
+    run=balance.run, save=report.save, show=report.show, status=balance.status,
+    default_out="results/balance")
+
+REPRODUCTIONS = {
+    "ziyin-densities": Reproduction(
+        "Ziyin et al. 2308.06671: p(v) for D = 0, 1 at T = 0.05, 0.5 vs SGD/SDE histograms",
+        balance.densities, report.save_densities),
+    "ziyin-inversion": Reproduction(
+        "Ziyin et al. 2308.06671: Var v against T (fluctuation inversion) and T_c, D = 1",
+        balance.inversion, report.save_inversion),
+    "ziyin-tail": Reproduction(
+        "Ziyin et al. 2308.06671: tails |v|^(-5+3/(D+1)) on log-log axes, infinite depth",
+        balance.tail, report.save_tail),
+    "ziyin-balance": Reproduction(
+        "Ziyin et al. 2308.06671: law of balance, imbalance decay vs gradient-flow conservation",
+        balance.law_of_balance, report.save),
+}
+
+
+def legacy_reproductions() -> dict[str, Any]:
+    """:data:`REPRODUCTIONS` in the form ``sgdnoise.experiments.reproduce`` still reads (``run(out, seed)``)."""
+    from sgdnoise.experiments import reproduce
+
+    def wrap(entry: Reproduction) -> Any:
+        def run(out_dir: Path, seed: int) -> dict[str, Any]:
+            folder = ResultFolder(out_dir, "--out").prepare()
+            result = entry.run(seed, False)
+            entry.save(result, folder)
+            return result.to_summary()
+        return run
+
+    return {name: reproduce.Reproduction(e.description, wrap(e)) for name, e in REPRODUCTIONS.items()}
