@@ -12,14 +12,8 @@ import numpy as np
 
 from sgdnoise.errors import UsageError
 from sgdnoise.problems.diagonal import DataMoments
-from sgdnoise.theory.balance.density import (
-    StationaryDensity,
-    _branch_sign,
-    _depth0_centre_width,
-    _full_line,
-    _half_line,
-    _require_nonzero_branch,
-)
+from sgdnoise.theory.balance import density as grid
+from sgdnoise.theory.balance.density import StationaryDensity
 from sgdnoise.theory.balance.rates import check_temperature
 
 
@@ -78,15 +72,15 @@ def closed_form_density(moments: DataMoments, depth: int, T: float, weight_decay
     check_temperature(T)
     label = f"D={depth}, d={width}, T={T:g} (closed form)"
     if depth == 0:
-        centre, sd = _depth0_centre_width(moments, T, weight_decay, width)
-        return _full_line(lambda v: depth0_log_density(v, moments, T, weight_decay, width),
+        centre, sd = grid.depth0_centre_width(moments, T, weight_decay, width)
+        return grid.full_line(lambda v: depth0_log_density(v, moments, T, weight_decay, width),
                           centre, sd, moments, label)
     if depth == 1:
-        sign = _branch_sign(moments)
+        sign = grid.branch_sign(moments)
         mirrored = DataMoments(moments.alpha1, sign * moments.alpha2, moments.alpha3,
                                moments.beta1, sign * moments.beta2)
-        _require_nonzero_branch(moments, depth, T, weight_decay)
-        return _half_line(lambda v: depth1_log_density(sign * v, mirrored, T, weight_decay),
+        grid.require_nonzero_branch(moments, depth, T, weight_decay)
+        return grid.half_line(lambda v: depth1_log_density(sign * v, mirrored, T, weight_decay),
                           moments, sign, label)
     raise UsageError(f"depth must be 0 or 1 for a closed form; got {depth} (use stationary_density)",
                      name="depth")

@@ -120,36 +120,38 @@ def v_scale(moments: DataMoments) -> float:
     return max(abs(moments.beta2) / moments.beta1, math.sqrt(moments.alpha3 / moments.alpha1))
 
 
-def _half_line(log_pdf: Callable[[np.ndarray], np.ndarray], moments: DataMoments, sign: float,
-               label: str) -> StationaryDensity:
+def half_line(log_pdf: Callable[[np.ndarray], np.ndarray], moments: DataMoments, sign: float,
+              label: str) -> StationaryDensity:
     """Tabulate a branch ``v = sign * exp(t)`` with ``t`` uniform over 27 decades."""
     scale = v_scale(moments)
     t_range = (math.log(_LOW * scale), math.log(_HIGH * scale))
     return _tabulate(log_pdf, lambda t: sign * np.exp(t), np.exp, t_range, label)
 
 
-def _full_line(log_pdf: Callable[[np.ndarray], np.ndarray], centre: float, width: float,
-               moments: DataMoments, label: str) -> StationaryDensity:
+def full_line(log_pdf: Callable[[np.ndarray], np.ndarray], centre: float, width: float,
+              moments: DataMoments, label: str) -> StationaryDensity:
     """Tabulate on ``v = centre + width sinh(t)``: linear near the centre, logarithmic far out."""
     t_max = math.asinh(_HIGH * v_scale(moments) / width)
     return _tabulate(log_pdf, lambda t: centre + width * np.sinh(t),
                      lambda t: width * np.cosh(t), (-t_max, t_max), label)
 
 
-def _branch_sign(moments: DataMoments) -> float:
+def branch_sign(moments: DataMoments) -> float:
+    """Sign of ``v`` on the nonzero branch: that of ``beta_2`` (``+1`` at ``beta_2 = 0``)."""
     return 1.0 if moments.beta2 >= 0 else -1.0
 
 
-def _depth0_centre_width(moments: DataMoments, T: float, weight_decay: float,
-                         width: int) -> tuple[float, float]:
+def depth0_centre_width(moments: DataMoments, T: float, weight_decay: float,
+                        width: int) -> tuple[float, float]:
     """Mean and linear-noise standard deviation of the depth-0 process (grid placement only)."""
     b1 = moments.beta1 + weight_decay / width
     centre = moments.beta2 / b1
     return centre, math.sqrt(width * T * float(moments.noise(centre)) / b1)
 
 
-def _require_nonzero_branch(moments: DataMoments, depth: int, T: float,
-                            weight_decay: float) -> None:
+def require_nonzero_branch(moments: DataMoments, depth: int, T: float,
+                           weight_decay: float) -> None:
+    """Raise :class:`UsageError` naming ``T`` when ``T >= T_c``: no nonzero branch is normalisable."""
     T_c = critical_temperature(moments, depth, weight_decay)
     if T >= T_c:
         raise UsageError(f"T = {T:g} >= T_c = {T_c:.6g} at depth {depth}: the stationary "

@@ -16,15 +16,8 @@ from sgdnoise._spec import check_int
 from sgdnoise.errors import UsageError
 from sgdnoise.problems.diagonal import DataMoments
 from sgdnoise.stats.fits import truncated_power_law_mle
-from sgdnoise.theory.balance.density import (
-    StationaryDensity,
-    _branch_sign,
-    _depth0_centre_width,
-    _full_line,
-    _half_line,
-    _require_nonzero_branch,
-    v_scale,
-)
+from sgdnoise.theory.balance import density as grid
+from sgdnoise.theory.balance.density import StationaryDensity, v_scale
 from sgdnoise.theory.balance.rates import check_temperature, critical_temperature, effective_temperature
 
 
@@ -95,7 +88,7 @@ def stationary_density(moments: DataMoments, depth: int, T: float, width: int = 
     drift_coef = 1.0 / effective_temperature(T, depth, width)
     decay_coef = weight_decay * width ** ((D - 1.0) / (D + 1.0)) * drift_coef
     if depth == 0:
-        centre, sd = _depth0_centre_width(moments, T, weight_decay, width)
+        centre, sd = grid.depth0_centre_width(moments, T, weight_decay, width)
 
         def log_pdf(v: np.ndarray) -> np.ndarray:
             # F' = [(beta_1 v - beta_2)/(d T) + gamma v/(d^2 T)] / g(v), integrated from the centre
@@ -103,12 +96,12 @@ def stationary_density(moments: DataMoments, depth: int, T: float, width: int = 
                          + decay_coef * v) / moments.noise(v)
             return -np.log(moments.noise(v)) - _integral_from(v, integrand, centre)
 
-        return _full_line(log_pdf, centre, sd, moments, label)
-    _require_nonzero_branch(moments, depth, T, weight_decay)
-    sign = _branch_sign(moments)
+        return grid.full_line(log_pdf, centre, sd, moments, label)
+    grid.require_nonzero_branch(moments, depth, T, weight_decay)
+    sign = grid.branch_sign(moments)
     log_pdf = _theorem42_log_density(moments, sign, 3.0 * D / (D + 1.0), 2.0 * D / (D + 1.0),
                                      drift_coef, (3.0 * D - 1.0) / (D + 1.0), decay_coef)
-    return _half_line(log_pdf, moments, sign, label)
+    return grid.half_line(log_pdf, moments, sign, label)
 
 
 def infinite_depth_density(moments: DataMoments, tau: float) -> StationaryDensity:
@@ -127,9 +120,9 @@ def infinite_depth_density(moments: DataMoments, tau: float) -> StationaryDensit
     """
     if not (math.isfinite(tau) and tau > 0):
         raise UsageError(f"tau = T D / d must be a finite number > 0; got {tau}", name="tau")
-    sign = _branch_sign(moments)
+    sign = grid.branch_sign(moments)
     log_pdf = _theorem42_log_density(moments, sign, 3.0, 2.0, 1.0 / tau, 3.0, 0.0)
-    return _half_line(log_pdf, moments, sign, f"D=inf, T D/d={tau:g}")
+    return grid.half_line(log_pdf, moments, sign, f"D=inf, T D/d={tau:g}")
 
 
 def stationary_variance(moments: DataMoments, depth: int, temperatures: np.ndarray,
