@@ -162,11 +162,11 @@ def add_arguments(parser: argparse.ArgumentParser, config_class: type[Experiment
     """
     hints = typing.get_type_hints(config_class)
     target = parser.add_argument_group(group) if group else parser
-    base = defaults if defaults is not None else config_class()
     for field in dataclasses.fields(config_class):
         if not field.metadata.get("cli", True):
             continue
-        default = getattr(base, field.name)
+        # the class defaults need not make a complete config (e.g. one of two options required)
+        default = getattr(defaults, field.name) if defaults is not None else field.default
         inner, _ = _unwrap_optional(hints[field.name])
         help_text = field.metadata.get("help", "")
         choices = field.metadata.get("choices")

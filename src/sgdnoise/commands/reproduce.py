@@ -14,9 +14,10 @@ from pathlib import Path
 from sgdnoise.commands import Reproduction
 from sgdnoise.errors import UsageError
 from sgdnoise.interrupts import announce_phase, exit_status_after_stop
-from sgdnoise.report.folder import ResultFolder, print_written
+from sgdnoise.report.folder import ResultFolder
+from sgdnoise.report.terminal import print_written
 
-SOURCES = ["sgdnoise.commands.linear"]
+SOURCES = ["sgdnoise.commands.linear", "sgdnoise.commands.balance"]
 
 
 def registry() -> dict[str, Reproduction]:

@@ -55,11 +55,14 @@ import numpy as np
 from numba import njit, prange
 from tqdm.auto import tqdm
 
+from sgdnoise._spec import check_int, check_positive, check_real
 from sgdnoise.errors import UsageError
 from sgdnoise.problems.diagonal import DataMoments, Dataset, DiagonalNetwork, TeacherStream
 
 CHUNK_VALUES = 2_000_000  # random numbers drawn per call of a kernel
 DIVERGED = 1e150  # |v| beyond this counts as diverged
+#: What seeds a run: an integer, a seed sequence (a named stream) or a generator.
+Seed = int | np.random.SeedSequence | np.random.Generator
 
 
 @njit(cache=True)
@@ -256,27 +259,26 @@ class _Recorder:
 def _check_theta(net: DiagonalNetwork, theta0: np.ndarray) -> np.ndarray:
     theta = np.array(theta0, dtype=np.float64)
     if theta.ndim != 3 or theta.shape[1:] != net.shape or theta.shape[0] < 1:
-        raise UsageError(f"initial parameters must have shape (replicas, {net.width}, "
-                         f"{net.depth + 1}); got {theta.shape}")
+        raise UsageError(f"theta0 must have shape (replicas, {net.width}, {net.depth + 1}); "
+                         f"got {theta.shape}", name="theta0")
     return theta
 
 
 def simulate_sgd(net: DiagonalNetwork, data: TeacherStream | Dataset, lr: float, batch_size: int,
-                 theta0: np.ndarray, steps: int, record_every: int, seed: int = 0,
+                 theta0: np.ndarray, steps: int, record_every: int, seed: Seed = 0,
                  progress: bool | None = None) -> BalanceRun:
     """Run mini-batch SGD on every replica of ``theta0`` (R, d, D + 1) for ``steps`` steps.
 
     Records at steps ``0, record_every, 2 record_every, ...`` (and ``steps``); every
     replica draws its own batches of ``batch_size`` examples each step, so replicas
-    are independent.  ``progress=None`` shows a bar only on a terminal.
+    are independent.  ``seed`` is an integer, a seed sequence (a named stream,
+    :func:`sgdnoise._spec.stream_seed`) or a generator.  ``progress=None`` shows a bar only
+    on a terminal.
     """
-    if not (math.isfinite(lr) and lr > 0):
-        raise UsageError(f"--lr must be a finite number > 0; got {lr}")
-    if batch_size < 1:
-        raise UsageError(f"--batch must be >= 1; got {batch_size}")
-    if steps < 0 or record_every < 1:
-        raise UsageError(f"--steps must be >= 0 and the record interval >= 1; "
-                         f"got {steps}, {record_every}")
+    check_positive("lr", lr)
+    check_int("batch_size", batch_size, 1)
+    check_int("steps", steps, 0)
+    check_int("record_every", record_every, 1)
     theta = _check_theta(net, theta0)
     R = theta.shape[0]
     rng = np.random.default_rng(seed)
@@ -303,19 +305,18 @@ def simulate_sgd(net: DiagonalNetwork, data: TeacherStream | Dataset, lr: float,
 
 def simulate_sde(net: DiagonalNetwork, moments: DataMoments, T: float, theta0: np.ndarray,
                  record_times: np.ndarray, tol: float = 0.01, dt_max: float = math.inf,
-                 seed: int = 0, progress: bool | None = None) -> BalanceRun:
+                 seed: Seed = 0, progress: bool | None = None) -> BalanceRun:
     """Integrate the SDE of SGD at temperature ``T`` from ``theta0`` (R, d, D + 1).
 
     Each replica steps adaptively (module docstring) and lands exactly on every
     time in ``record_times`` (ascending, >= 0).  ``T = 0`` is gradient flow.
     """
-    if not (math.isfinite(T) and T >= 0):
-        raise UsageError(f"--T must be a finite number >= 0; got {T}")
-    if not (0 < tol <= 1):
-        raise UsageError(f"--tol must be in (0, 1]; got {tol}")
+    check_real("T", T, 0.0)
+    check_real("tol", tol, 0.0, 1.0, low_open=True)
     times = np.asarray(record_times, dtype=np.float64)
     if times.ndim != 1 or times.size == 0 or np.any(times < 0) or np.any(np.diff(times) <= 0):
-        raise UsageError("record times must be a non-empty ascending list of times >= 0")
+        raise UsageError("record_times must be a non-empty ascending list of times >= 0",
+                         name="record_times")
     theta = _check_theta(net, theta0)
     R = theta.shape[0]
     rng = np.random.default_rng(seed)

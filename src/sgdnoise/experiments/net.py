@@ -47,7 +47,8 @@ import numpy as np
 
 from sgdnoise.errors import UsageError
 from sgdnoise.report.fluctuations import FluctuationSeries, plot_fluctuations
-from sgdnoise.report.folder import ResultFolder, print_written
+from sgdnoise.report.folder import ResultFolder
+from sgdnoise.report.terminal import print_written
 from sgdnoise.report.noise_autocorrelation import AutocorrelationSeries, plot_noise_autocorrelation
 from sgdnoise.experiments.reproduce import Reproduction
 from sgdnoise.stats.streaming import segment_mean

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from sgdnoise._spec import check_int, check_positive, check_real
 from sgdnoise.errors import UsageError
 
 #: Delta below this fraction of alpha_1 alpha_3 is rounding error of a zero gap.
@@ -89,8 +90,9 @@ def teacher_moments(slope: float, noise_std: float, x_std: float = 1.0) -> DataM
     ``alpha_2 = 2 k s^4``, ``alpha_3 = 2 k^2 s^4 + sigma^2 s^2``, so
     ``Delta = 2 sigma^2 s^6`` (docs/theory.md §6 for ``s = 1``).
     """
-    if not (math.isfinite(x_std) and x_std > 0):
-        raise UsageError(f"--x-std must be > 0; got {x_std}")
+    check_positive("x_std", x_std)
+    check_real("slope", slope)
+    check_real("noise_std", noise_std, 0.0)
     s2 = x_std**2
     return DataMoments(
         alpha1=2.0 * s2**2,
@@ -136,12 +138,9 @@ class DiagonalNetwork:
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.depth, bool) or int(self.depth) != self.depth or self.depth < 0:
-            raise UsageError(f"--depth must be an integer >= 0; got {self.depth}")
-        if isinstance(self.width, bool) or int(self.width) != self.width or self.width < 1:
-            raise UsageError(f"--width must be an integer >= 1; got {self.width}")
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise UsageError(f"--weight-decay must be >= 0; got {self.weight_decay}")
+        check_int("depth", self.depth, 0)
+        check_int("width", self.width, 1)
+        check_real("weight_decay", self.weight_decay, 0.0)
 
     @property
     def shape(self) -> tuple[int, int]:

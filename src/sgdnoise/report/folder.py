@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -159,13 +158,3 @@ class ResultFolder:
         """Write ``summary.json`` last: the summary, its provenance and the list of files."""
         files = {SUMMARY: "this file: config, provenance, results", **self.files}
         return self.write_json(SUMMARY, {**summary, "provenance": provenance(), "files": files}, None)
-
-
-def print_written(folder: ResultFolder, status: str = "completed") -> None:
-    """Tell the user where the results are, and warn when the run stopped early."""
-    if status != "completed":
-        sys.stderr.write(f"warning: {status}\n")
-    print(f"wrote {folder.path}/summary.json and:")
-    for name in sorted(folder.files):
-        if name.endswith((".png", ".npz", "/")):
-            print(f"  {folder.path / name}")

@@ -23,7 +23,8 @@ from sgdnoise.experiments.linear.demo import SamplerComparison
 from sgdnoise.experiments.linear.reproductions import var_theta_ratio
 from sgdnoise.experiments.linear.run import ARRAY_DOCS, LinearResult
 from sgdnoise.report.fluctuations import FluctuationSeries, plot_fluctuations
-from sgdnoise.report.folder import ResultFolder, print_written
+from sgdnoise.report.folder import ResultFolder
+from sgdnoise.report.terminal import print_written
 from sgdnoise.report.noise_autocorrelation import AutocorrelationSeries, plot_noise_autocorrelation
 
 #: Theories drawn on the figures of a sampler comparison (the full set stays in each run's own figure).

@@ -1,0 +1,98 @@
+"""The problem of a ``balance`` run: network, data, minimiser, time scales, starting points.
+
+Notation of :mod:`sgdnoise.problems.diagonal` (docs/theory.md §6).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from sgdnoise.errors import UsageError
+from sgdnoise.experiments.balance.config import BalanceConfig
+from sgdnoise.problems.diagonal import DataMoments, Dataset, DiagonalNetwork, TeacherStream
+from sgdnoise.theory import balance as theory
+
+
+def load_data(path: str | Path) -> Dataset:
+    """Pairs ``(x, y)`` from ``.npz`` (arrays ``x`` and ``y``) or a two-column text/CSV file.
+
+    Raises :class:`UsageError` naming ``data`` when the file is missing or malformed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"data must be an existing file; got {str(path)!r}", name="data")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path) as f:
+                x, y = f["x"], f["y"]
+        else:
+            table = np.loadtxt(path, delimiter="," if path.suffix == ".csv" else None, ndmin=2)
+            x, y = table[:, 0], table[:, 1]
+    except (KeyError, ValueError, IndexError, OSError) as exc:
+        raise UsageError(f"data {str(path)!r} must hold arrays x and y (.npz) or two columns x y; "
+                         f"{exc}", name="data") from None
+    x, y = np.asarray(x, np.float64).ravel(), np.asarray(y, np.float64).ravel()
+    if x.size != y.size or x.size < 2 or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise UsageError(f"data {str(path)!r} needs at least two finite pairs (x, y)", name="data")
+    return Dataset(x, y)
+
+
+def build(config: BalanceConfig) -> tuple[DiagonalNetwork, TeacherStream | Dataset, DataMoments]:
+    """The network, the data source and its moments (``UsageError`` for unusable data)."""
+    net = DiagonalNetwork(config.depth, config.width, config.weight_decay)
+    data = load_data(config.data) if config.data else TeacherStream(
+        config.slope, config.noise_std, config.x_std)
+    return net, data, data.moments
+
+
+def minimiser(moments: DataMoments, net: DiagonalNetwork) -> float:
+    """``v`` at the minimum of the expected loss (on the balanced manifold for ``D = 1``).
+
+    ``D = 0``: ``beta_2 / (beta_1 + gamma/d)``; ``D = 1``: the soft threshold
+    ``sgn(beta_2) max(|beta_2| - gamma, 0) / beta_1``; otherwise ``beta_2 / beta_1``.
+    """
+    if net.depth == 0:
+        return moments.beta2 / (moments.beta1 + net.weight_decay / net.width)
+    if net.depth == 1:
+        return math.copysign(max(abs(moments.beta2) - net.weight_decay, 0.0), moments.beta2
+                             ) / moments.beta1
+    return moments.beta2 / moments.beta1
+
+
+def relaxation_time(moments: DataMoments, net: DiagonalNetwork, v_star: float, T: float) -> float:
+    """Time for ``v`` to forget its start.
+
+    ``1 / (2 beta_1 |grad v|^2)`` at the balanced minimiser; for ``D = 1`` below ``T_c`` at
+    least the mixing time of the mass near ``v = 0``, where ``log v`` has an exponential
+    density of rate ``a = (T_c/T - 1)/2`` and diffuses at ``16 T alpha_3``:
+    ``1/(16 T alpha_3 a^2)`` (docs/theory.md §6c).
+    """
+    D, d = net.depth, net.width
+    scale = max(abs(v_star), 1e-3 * abs(moments.beta2) / moments.beta1)
+    time = 1.0 / (2.0 * moments.beta1 * d * (D + 1) * (scale / d) ** (2.0 * D / (D + 1)))
+    T_c = theory.critical_temperature(moments, D, net.weight_decay)
+    if D == 1 and T < T_c:
+        a = 0.5 * (T_c / T - 1.0)
+        time = max(time, 1.0 / (16.0 * T * moments.alpha3 * a * a))
+    return time
+
+
+def unbalanced(net: DiagonalNetwork, v0: float, replicas: int, imbalance: float) -> np.ndarray:
+    """Parameters with output ``v0``, layer ``k`` of each path scaled by ``exp(eps (2k/D - 1))``
+    from the balanced magnitude ``|v0/d|^(1/(D+1))`` (the product is unchanged)."""
+    theta = net.balanced(np.full(replicas, v0))
+    if net.depth:
+        theta *= np.exp(imbalance * (2.0 * np.arange(net.depth + 1) / net.depth - 1.0))
+    return theta
+
+
+def density_or_reason(moments: DataMoments, net: DiagonalNetwork, T: float
+                      ) -> tuple[theory.StationaryDensity | None, str]:
+    """The stationary density of the nonzero branch and ``"nonzero branch"``, or None and why not."""
+    try:
+        return theory.stationary_density(moments, net.depth, T, net.width, net.weight_decay), \
+            "nonzero branch"
+    except UsageError as exc:
+        return None, str(exc)

@@ -1,0 +1,89 @@
+"""Figures of the Ziyin, Li, Ueda reproductions: densities, fluctuation inversion, tails."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sgdnoise.experiments.balance import DensitiesResult, InversionResult, TailResult
+from sgdnoise.experiments.balance.reproductions import TailDepth
+from sgdnoise.report.balance.panels import draw_density_panel
+from sgdnoise.report.figures import plt
+from sgdnoise.report.folder import ResultFolder
+from sgdnoise.stats.distributions import Z_CRIT
+
+
+def save_densities(result: DensitiesResult, folder: ResultFolder, save_case: Any) -> None:
+    """``densities.png`` and one ``balance`` result folder per case (``save_case(result, folder)``)."""
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    for ax, (name, case) in zip(axes.flat, result.cases.items()):
+        save_case(case, folder.subfolder(name, f"the balance run of case {name}"))
+        draw_density_panel(ax, case)
+    folder.save_figure(fig, "densities", "p(v) for D = 0, 1 at T = 0.05, 0.5 with SGD and SDE histograms")
+    folder.write_summary(result.to_summary())
+
+
+def _draw_variance(ax: Any, result: InversionResult) -> None:
+    for (name, curve), style in zip(result.variance_curves.items(), ("C2:", "k-", "C3--")):
+        ax.plot(result.variance_grid, curve, style, lw=1.2, label=f"theory {name}")
+    for name, marker in (("sgd", "o"), ("sde", "s")):
+        rows = result.variance[name]
+        ax.errorbar([r["T"] for r in rows], [r["variance"] for r in rows],
+                    [Z_CRIT * r["variance_se"] for r in rows], fmt=marker, ms=4, label=f"{name.upper()}, D1")
+    ax.axvline(result.T_c, color="grey", lw=0.8)
+    ax.set(xlabel="T = lr / S", ylabel="Var v", ylim=(0, 1.2 * max(result.variance_curves["D1"].max(), 0.1)),
+           title=f"fluctuation inversion (T_c = {result.T_c:.3f})")
+    ax.legend(fontsize=7)
+
+
+def _draw_growth(ax: Any, result: InversionResult) -> None:
+    ax.plot(result.lr_grid, result.sde_growth_curve, "k-", label="SDE theory 4 beta_2 - 4 T alpha_3")
+    ax.plot(result.lr_grid, result.sgd_growth_curve, "C0--", label="SGD, lr = T (finite-lr)")
+    for name, marker in (("sgd", "o"), ("sde", "s")):
+        rows, fit = result.growth[name], result.fits[name]
+        ax.errorbar([r["T"] for r in rows], [r["rate"] for r in rows], [Z_CRIT * r["rate_se"] for r in rows],
+                    fmt=marker, ms=4, label=f"{name.upper()}: T_c = {fit['T_c']:.3f} +- {fit['T_c_se']:.3f}")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.axvline(result.T_c, color="grey", lw=0.8)
+    ax.set(xlabel="T", ylabel="growth rate of log v at v -> 0", title="phase transition")
+    ax.legend(fontsize=7)
+
+
+def save_inversion(result: InversionResult, folder: ResultFolder) -> None:
+    """``inversion.png``: ``Var v`` against ``T`` and the growth rate of ``log v`` near 0 against ``T``."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    _draw_variance(ax1, result)
+    _draw_growth(ax2, result)
+    folder.save_figure(fig, "inversion", "Var v against T (fluctuation inversion) and the growth rate of "
+                                         "log v near v = 0 against T, whose zero is T_c")
+    folder.write_summary(result.to_summary())
+
+
+def _draw_tail(ax: Any, tail: TailDepth, T: float) -> None:
+    centres = 0.5 * (tail.edges[1:] + tail.edges[:-1])
+    ax.loglog(centres, tail.sample_density, "C1o", ms=3, label="SDE samples")
+    v = np.abs(tail.density.v)
+    ax.loglog(v, tail.density.pdf, "k-", lw=1, label="theory")
+    anchor = np.searchsorted(v, 300.0)
+    ax.loglog(v, tail.density.pdf[anchor] * (v / v[anchor]) ** tail.asymptote, "C3--", lw=1,
+              label=f"|v|^{tail.asymptote:g}")
+    ax.axvspan(*tail.window, color="grey", alpha=0.15)
+    ax.set(xlim=(1e-2, 1e3), ylim=(1e-9, 10), xlabel="|v|", ylabel="p(v)",
+           title=f"D = {tail.depth}, T = {T:.3f}: fit {tail.fit['exponent']:.2f} +- "
+                 f"{tail.fit['exponent_se']:.2f} vs {tail.expected_window:.2f}")
+    ax.legend(fontsize=7)
+
+
+def save_tail(result: TailResult, folder: ResultFolder) -> None:
+    """``tail.png``: tails for ``D = 1, 2`` on log-log axes, and the approach to infinite depth."""
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
+    for ax, tail in zip(axes, result.depths.values()):
+        _draw_tail(ax, tail, result.T)
+    for depth, d in result.finite.items():
+        axes[2].loglog(np.abs(d.v), d.pdf, lw=1, label=f"D = {depth}")
+    axes[2].loglog(np.abs(result.limit.v), result.limit.pdf, "k--", lw=1.5, label="D = inf")
+    axes[2].set(xlim=(1e-2, 1e3), ylim=(1e-9, 10), xlabel="|v|", title=f"infinite depth at T D / d = {result.tau}")
+    axes[2].legend(fontsize=7)
+    folder.save_figure(fig, "tail", "p(v) on log-log axes for D = 1, 2 with pooled SDE samples and the fitted "
+                                    "exponent; the approach to the infinite-depth limit")
+    folder.write_summary(result.to_summary())
