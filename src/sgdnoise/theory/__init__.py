@@ -8,6 +8,8 @@ NumPy in, NumPy out, float64.  Never imports :mod:`sgdnoise.dynamics`.
 - :mod:`.exact`: linear regression, including the exact finite-lr moments with
   state-dependent noise (3c);
 - :mod:`.kuehn_rosenow`: per-direction closed form of Kuehn & Rosenow (3d);
+- :mod:`.prediction`: the Kuehn-Rosenow prediction from measured per-example noise
+  (:func:`predict_fluctuations`, for :class:`sgdnoise.measure.recorder.FluctuationRecorder`);
 - :mod:`.epoch_exact`: exact moments of epoch-based SGD on small linear regressions,
   by enumeration of the used sets (docs/theory.md §3f).
 """
@@ -24,6 +26,7 @@ from sgdnoise.theory.noise import (
     noise_kernel,
     per_example_covariance,
 )
+from sgdnoise.theory.prediction import predict_fluctuations
 
 __all__ = [
     "SAMPLINGS",
@@ -38,6 +41,7 @@ __all__ = [
     "noise_covariance",
     "noise_kernel",
     "per_example_covariance",
+    "predict_fluctuations",
     "quadratic_stationary_covariance",
     "stationary_covariance",
     "tau_sgd",
