@@ -160,9 +160,88 @@ def _full_batch_inverse(eps, beta, M):
     return vec, mat
 
 
-def epoch_stationary_moments(X, y, lr, batch_size, momentum=0.0):
+def _check_inputs(X: np.ndarray, y: np.ndarray, lr, batch_size, momentum) -> None:
+    if X.ndim != 2 or y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
+        raise UsageError(f"X must be (P, N) and y (P,) or (P, 1) with the same P; got {X.shape} and {y.shape}")
+    if y.ndim == 2 and y.shape[1] != 1:
+        raise UsageError(f"y must have one output column (shape (P,) or (P, 1)); got {y.shape}")
+    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
+        raise UsageError("X and y must be finite (no NaN or inf)")
+    P = X.shape[0]
+    if isinstance(lr, bool) or not (isinstance(lr, (int, float, np.integer, np.floating)) and np.isfinite(lr) and lr > 0):
+        raise UsageError(f"lr must be a finite number > 0; got {lr!r}")
+    if (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+            or not 1 <= batch_size <= P // 2):
+        raise UsageError(f"batch_size must be an integer between 1 and P / 2 = {P // 2} (at least two batches "
+                         f"per epoch); got {batch_size!r}")
+    if isinstance(momentum, bool) or not (isinstance(momentum, (int, float, np.integer, np.floating))
+                                          and np.isfinite(momentum) and 0 <= momentum < 1):
+        raise UsageError(f"momentum must be in [0, 1); got {momentum!r}")
+
+
+def epoch_stationary_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0) -> EpochTheory:
+    r"""Stationary moments of epoch-based SGD on linear regression, method ``epoch`` (docs/theory.md §3f).
+
+    Loss ``(1/2P) sum_mu (w . x_mu - y_mu)^2``, heavy ball ``v_k = beta v_{k-1} - lr g_k``,
+    ``w_k = w_{k-1} + v_k``, ``epoch`` sampling (a fresh permutation per epoch cut into
+    ``M = P // S`` batches).  Derivation and accuracy: ``docs/epoch_theory_notes.md``.
+
+    Equations (eigenbasis of H, ``z_mu`` rotated inputs, ``r_mu`` residuals at w*,
+    state ``x = (delta_k, delta_{k-1})``, ``p = jS/P`` and ``R = P - jS`` after j steps).
+    Conditioned on the used set U the batch gradient noise has the exact mean
+    ``E[G | U] = -(S/R) Y``, ``Y = sum_{mu in U} e~_mu(delta)`` (the per-example gradient
+    fluctuations of the examples already used) and the exact second moment
+    ``a_R sum_{mu not in U} e~ e~^T + b_R Y Y^T``, ``a_R = S(R-S)/(R(R-1))``,
+    ``b_R = S(S-1)/(R(R-1))``.  The second moment ``X_j = E[x x^T]`` obeys
+
+    .. math::
+
+        X_{j+1} = A X_j A^T + \frac{\eta}{R}\left(A W_j e^T + e W_j^T A^T\right)
+                 + \frac{\eta^2}{S^2}\,\big(a_R (1-p) + b_R (p - q_2)\big)\, T_0(X_j),
+
+    ``T_0(X) = sum_mu z_mu z_mu^T (z_mu^T X_dd z_mu + r_mu^2) - P Lambda X_dd Lambda`` (the
+    state-dependent noise of §3c), ``q_2 = jS(jS-1)/(P(P-1))``, and
+    ``W_j = sum_mu c_mu r_mu z_mu^T`` with the usage correlations
+    ``c_mu = E[(n_mu - p) x]`` of the residual kicks, which close exactly:
+
+    .. math::
+
+        c_\mu^{(j+1)} = (1 - S/R)\, A\, c_\mu^{(j)} - \eta\, e\, z_\mu r_\mu\, \frac{1 - (j+1)S/P}{P-1},
+        \qquad c_\mu^{(0)} = 0 .
+
+    This part is exact for additive noise (it is Kuehn-Rosenow's kernel, §3d/§3e, resolved
+    by position); the correlation of the state-dependent kicks with the used set is left
+    out (first order in lr: the relative error of tr Cov scales like lr, see the notes).
+    The mean (O(lr) for epochs) comes from a separate first-moment recursion that keeps
+    the state-dependent part of ``c_mu`` (closure in the notes).  Epoch-start fixed points
+    by GMRES preconditioned with the full-batch epoch map; time averages over the M
+    positions, as the simulator measures.
+
+    Parameters
+    ----------
+    X : array (P, N)
+    y : array (P,) or (P, 1)
+    lr : float
+        eta > 0 within the stability limits.
+    batch_size : int
+        S, 1 <= S <= P / 2.
+    momentum : float
+        beta in [0, 1).
+
+    Returns
+    -------
+    EpochTheory
+        ``var_theta``, ``var_v``, ``tau`` per eigendirection, ascending (K = 1 only).
+
+    Raises
+    ------
+    UsageError
+        Bad shapes or values (naming the argument), lr beyond the stability limit, or
+        second moments that do not converge (mean-square instability).
+    """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
+    _check_inputs(X, y, lr, batch_size, momentum)
     P, N = X.shape
     S = int(batch_size)
     M = P // S
@@ -194,7 +273,10 @@ def epoch_stationary_moments(X, y, lr, batch_size, momentum=0.0):
     X0 = sol.reshape(D2, D2)
     X0 = (X0 + X0.T) / 2
     _, Xend, _, X_bar = ep.run(zero, X0)
-    res = float(np.linalg.norm(Xend - X0) / np.linalg.norm(X0))
+    res = float(np.linalg.norm(Xend - X0) / max(np.linalg.norm(X0), 1e-300))
+    eig = np.linalg.eigvalsh(X0)
+    if not np.all(np.isfinite(X0)) or eig[0] < -1e-8 * max(eig[-1], 0.0) or res > 1e-8:
+        raise _mean_square_unstable(lr)
     m = ep.run(mu0)[2][:n]
     cov = X_bar[:n, :n]
     jv = np.hstack([np.eye(n), -np.eye(n)])
