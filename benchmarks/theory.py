@@ -7,10 +7,15 @@ and ``scipy.linalg.solve_continuous_lyapunov`` on the same N (H and C given),
 alternating the two in each round (the machine is shared) and keeping each one's
 best round.  Prints one JSON line
 ``{"exact_s", "lyapunov_s", "ratio"}``; the target is ratio <= 10.
+
+With ``--epoch`` it also times method ``epoch`` (``theory.epoch.epoch_stationary_moments``,
+N = 500, P = 1000, S = 10, one round) against the same Lyapunov solve and adds
+``epoch_s`` and ``epoch_ratio`` (issue 10 target: <= 50; currently far above, minutes).
 """
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable
 
@@ -40,8 +45,15 @@ def main() -> None:
         for _ in range(ROUNDS)
     ]
     exact_s, lyapunov_s = (min(column) for column in zip(*rounds))
-    print(json.dumps({"exact_s": round(exact_s, 4), "lyapunov_s": round(lyapunov_s, 4),
-                      "ratio": round(exact_s / lyapunov_s, 3)}))
+    out = {"exact_s": round(exact_s, 4), "lyapunov_s": round(lyapunov_s, 4),
+           "ratio": round(exact_s / lyapunov_s, 3)}
+    if "--epoch" in sys.argv:
+        from sgdnoise.theory.epoch import epoch_stationary_moments
+
+        epoch_s = seconds(lambda: epoch_stationary_moments(X, y, LR, S))
+        lyap_s = seconds(lambda: solve_continuous_lyapunov(H, LR * C))
+        out |= {"epoch_s": round(epoch_s, 3), "epoch_ratio": round(epoch_s / lyap_s, 1)}
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":
