@@ -188,7 +188,8 @@ def validate(config: NetConfig) -> tuple[Any, Any]:
     """
     import torch
 
-    from sgdnoise.measure.curvature import HVP_METHODS, SOLVERS, check_data
+    from sgdnoise.measure.hessian import HVP_METHODS, check_data
+    from sgdnoise.measure.lanczos import SOLVERS
     from sgdnoise.problems.datasets import load_dataset
     from sgdnoise.problems.networks import MODELS, build_model
 
@@ -346,7 +347,9 @@ def _curvature(run: _Run) -> dict[str, Any]:
     """Top-k Hessian eigenpairs, projected per-example noise, trace and density at the current weights."""
     import torch
 
-    from sgdnoise.measure.curvature import HessianOperator, hessian_eigenpairs, hutchinson_trace, spectral_density
+    from sgdnoise.measure.hessian import HessianOperator
+    from sgdnoise.measure.lanczos import hessian_eigenpairs
+    from sgdnoise.measure.spectrum import hutchinson_trace, spectral_density
     from sgdnoise.measure.network_noise import PerExampleGradients, projected_covariance
 
     c = run.config
