@@ -8,14 +8,15 @@ from a config file (``experiment = NAME`` plus the config's keys).
 """
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sgdnoise.config import ExperimentConfig
+from sgdnoise.errors import UsageError
 from sgdnoise.report.folder import ResultFolder
+from sgdnoise.report.terminal import print_written  # noqa: F401  (re-exported for the commands)
 
 
 @dataclass(frozen=True)
@@ -59,22 +60,20 @@ def execute(experiment: Experiment, config: ExperimentConfig, out: Path | str, p
 
     The folder is checked (and what an earlier run left there cleared) before any
     work starts; a result that stopped early is written all the same, with its status.
+    A run refused at its start (:class:`UsageError`: a setting that does not fit the data)
+    leaves no new empty folder behind.
     """
+    created = not Path(out).exists()
     folder = ResultFolder(out, "--out").prepare()
-    result = experiment.run(config, progress, folder.path / "checkpoints")
+    try:
+        result = experiment.run(config, progress, folder.path / "checkpoints")
+    except UsageError:
+        if created and not any(folder.path.iterdir()):
+            folder.path.rmdir()
+        raise
     experiment.save(result, folder)
     experiment.show(result, folder)
     return experiment.status(result)
-
-
-def print_written(folder: ResultFolder, status: str = "completed") -> None:
-    """Tell the user where the results are, and warn when the run stopped early."""
-    if status != "completed":
-        sys.stderr.write(f"warning: {status}\n")
-    print(f"wrote {folder.path}/summary.json and:")
-    for name in sorted(folder.files):
-        if name.endswith((".png", ".npz", "/")):
-            print(f"  {folder.path / name}")
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,10 @@ command module, listed in :data:`REPRODUCTION_SOURCES`.
 """
 from __future__ import annotations
 
-from sgdnoise.experiments import balance, demo, linear, net, reproduce
+from sgdnoise.commands import net
+from sgdnoise.experiments import balance, demo, linear, reproduce
 
 #: Experiment commands, in the order ``sgdnoise --help`` lists them (each also runs from a TOML file).
-EXPERIMENTS: list = []
+EXPERIMENTS: list = [net.EXPERIMENT]
 #: Modules with ``add_parser(subparsers)`` for commands not (yet) built from a config class.
-OTHER_COMMANDS = [linear, demo, reproduce, balance, net]
+OTHER_COMMANDS = [linear, demo, reproduce, balance]

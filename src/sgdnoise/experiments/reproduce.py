@@ -17,8 +17,9 @@ from typing import Any
 
 from sgdnoise.errors import UsageError
 
+#: Modules with a ``REPRODUCTIONS`` dict, or ``module:function`` returning one (converted commands).
 SOURCES: list[str] = ["sgdnoise.experiments.gross", "sgdnoise.experiments.kuehn_rosenow",
-                     "sgdnoise.experiments.balance", "sgdnoise.experiments.net"]
+                     "sgdnoise.experiments.balance", "sgdnoise.commands.net:legacy_reproductions"]
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,10 @@ class Reproduction:
 def registry() -> dict[str, Reproduction]:
     """All reproductions of the modules in ``SOURCES``, by name."""
     found: dict[str, Reproduction] = {}
-    for module_name in SOURCES:
-        found.update(importlib.import_module(module_name).REPRODUCTIONS)
+    for source in SOURCES:
+        module_name, _, function = source.partition(":")
+        module = importlib.import_module(module_name)
+        found.update(getattr(module, function)() if function else module.REPRODUCTIONS)
     return dict(sorted(found.items()))
 
 

@@ -79,7 +79,8 @@ class ResultFolder:
                 previous = json.loads(summary_path.read_text())
             except (json.JSONDecodeError, UnicodeDecodeError):
                 previous = {}
-        ours = _listed_files(previous) | {SUMMARY} | set(KEPT) if previous else set()
+        # what sgdnoise keeps between runs counts as ours even without a summary (an interrupted run)
+        ours = (_listed_files(previous) | {SUMMARY} if previous else set()) | set(KEPT)
         unknown = sorted(present - ours)
         if unknown:
             raise UsageError(
