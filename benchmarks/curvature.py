@@ -30,7 +30,7 @@ from scipy.sparse.linalg import eigsh
 from sgdnoise import hessian_eigenpairs
 from sgdnoise.sampling import Sampler
 from sgdnoise.dynamics.training import train
-from sgdnoise.measure.curvature import HessianOperator
+from sgdnoise.measure.hessian import HessianOperator
 from sgdnoise.measure.network_noise import PerExampleGradients, projected_covariance
 from sgdnoise.problems.datasets import load_dataset
 from sgdnoise.problems.networks import build_model

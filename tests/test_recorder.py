@@ -144,7 +144,7 @@ def test_state_dict_resumes_to_the_same_numbers():
 
 
 def test_eigenpairs_and_numpy_eigenvectors_are_accepted():
-    from sgdnoise.measure.curvature import Eigenpairs
+    from sgdnoise.measure.lanczos import Eigenpairs
 
     model, _, V, _, _ = setup()
     pairs = Eigenpairs(torch.ones(V.shape[1]), V, torch.zeros(V.shape[1]), 0)

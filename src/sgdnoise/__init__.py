@@ -19,7 +19,7 @@ __all__ = ["__version__", "hessian_eigenpairs"]
 def __getattr__(name: str):
     """Lazy exports, so that ``import sgdnoise`` does not import torch."""
     if name == "hessian_eigenpairs":
-        from sgdnoise.measure.curvature import hessian_eigenpairs
+        from sgdnoise.measure.lanczos import hessian_eigenpairs
 
         return hessian_eigenpairs
     raise AttributeError(f"module 'sgdnoise' has no attribute {name!r}")

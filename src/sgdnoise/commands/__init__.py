@@ -59,6 +59,8 @@ def execute(experiment: Experiment, config: ExperimentConfig, out: Path | str, p
 
     The folder is checked (and what an earlier run left there cleared) before any
     work starts; a result that stopped early is written all the same, with its status.
+    A run refused at its start (:class:`UsageError`: a setting that does not fit the data)
+    leaves no trace: the folder is created and cleared only at the first write.
     """
     folder = ResultFolder(out, "--out").prepare()
     result = experiment.run(config, progress, folder.path / "checkpoints")

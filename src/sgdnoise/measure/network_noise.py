@@ -28,7 +28,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from sgdnoise.errors import UsageError
-from sgdnoise.measure.curvature import Data, LossFn, ParameterVector, check_data, data_chunks, scipy_operator
+from sgdnoise.measure.hessian import Data, LossFn, ParameterVector, check_data, data_chunks, scipy_operator
 from sgdnoise.progress import progress_bar
 
 

@@ -206,7 +206,7 @@ class FluctuationRecorder:
         reference :math:`\theta_{\rm start}`) and at every :meth:`record`.
     eigenvectors : torch.Tensor or ndarray (d, k)
         Orthonormal directions, e.g. the eigenvectors of :func:`sgdnoise.hessian_eigenpairs`
-        (an :class:`~sgdnoise.measure.curvature.Eigenpairs` is accepted too).  Moved to the
+        (an :class:`~sgdnoise.measure.lanczos.Eigenpairs` is accepted too).  Moved to the
         parameters' device; projections are computed in its dtype.
     steps : int, optional
         Steps that will be recorded, when known: blocks of ``ceil(steps / n_blocks)`` steps,

@@ -91,8 +91,9 @@ class ResultFolder:
         try:
             previous = json.loads((self.path / SUMMARY).read_text())
         except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-            return set()
-        return _listed_files(previous) | {SUMMARY} | set(KEPT)
+            previous = {}
+        # what sgdnoise keeps between runs counts as ours even without a summary (an interrupted run)
+        return (_listed_files(previous) | {SUMMARY} if previous else set()) | set(KEPT)
 
     def _open(self) -> None:
         """Create the folder and clear what an earlier run left there (once, at the first write)."""

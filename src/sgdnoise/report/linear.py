@@ -25,6 +25,7 @@ from sgdnoise.experiments.linear.run import ARRAY_DOCS, LinearResult
 from sgdnoise.report.fluctuations import FluctuationSeries, plot_fluctuations
 from sgdnoise.report.folder import ResultFolder
 from sgdnoise.report.terminal import print_written
+from sgdnoise.theory.noise import noise_kernel
 from sgdnoise.report.noise_autocorrelation import AutocorrelationSeries, plot_noise_autocorrelation
 
 #: Theories drawn on the figures of a sampler comparison (the full set stays in each run's own figure).
@@ -39,8 +40,10 @@ def _series(result: LinearResult) -> FluctuationSeries:
 def _autocorrelation(result: LinearResult) -> AutocorrelationSeries | None:
     if result.autocorrelation is None:
         return None
-    return AutocorrelationSeries(result.autocorrelation.trace,
-                                 result.problem.n_examples // result.simulation.batch_size)
+    M = result.problem.n_examples // result.simulation.batch_size
+    trace = result.autocorrelation.trace
+    label = "theory" + (f" (M = {M})" if result.sampling == "epoch" else "")
+    return AutocorrelationSeries.from_trace(trace, noise_kernel(result.sampling, M, trace.value.size - 1), label)
 
 
 def _drawable(result: LinearResult) -> bool:

@@ -1,44 +1,70 @@
-"""The gradient-noise autocorrelation figure: tr cov(dg_k, dg_{k+h}) / tr C by lag against theory.
+r"""The noise-autocorrelation figure: tr cov(dg_k, dg_{k+h}) / tr C by lag h, measured and kernel.
 
-The theory is the lag kernel of Kühn & Rosenow eq. 2 (docs/theory.md §2): a delta with
-independent steps, -(M - h)/(M (M - 1)) for 1 <= h <= M in epochs.
+One figure for every experiment that measures the gradient noise at fixed weights with a
+sampler (``linear``, ``net``): the normalised trace of the lag covariance with ±2 standard
+errors, against the kernel :math:`\kappa_h` of docs/theory.md §2 (a delta at h = 0 with
+replacement; negative for 1 <= h <= M and summing to zero in epochs).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from sgdnoise.report.figures import plt
 from sgdnoise.report.folder import ResultFolder
 from sgdnoise.stats.streaming import Estimate
-from sgdnoise.theory.noise import noise_kernel
 
 
-@dataclass(frozen=True)
-class AutocorrelationSeries:
-    """Measured tr cov(dg_k, dg_{k+h}) for h = 0..max_lag, and the epoch length M of its sampler."""
+class AutocorrelationSeries(NamedTuple):
+    """One sampler's curve: lags, normalised measurement with standard errors, kernel, its label.
 
-    trace: Estimate
-    epoch_length: int
+    ``value`` and ``stderr`` are drawn as given (normalise them with :meth:`from_trace`);
+    ``kernel`` is :math:`\\kappa_h` at the same lags; ``label`` names the kernel in the legend
+    (e.g. ``"theory (M = 20)"``).
+    """
+
+    lags: np.ndarray
+    value: np.ndarray
+    stderr: np.ndarray
+    kernel: np.ndarray
+    label: str
+
+    @classmethod
+    def from_trace(cls, trace: Estimate, kernel: np.ndarray, label: str) -> "AutocorrelationSeries":
+        """The series of a measured ``tr cov(dg_k, dg_{k+h})``, h = 0..max_lag, divided by its h = 0 value."""
+        norm = trace.value[0]
+        return cls(np.arange(trace.value.size), trace.value / norm, trace.stderr / norm, np.asarray(kernel), label)
 
 
 def plot_noise_autocorrelation(folder: ResultFolder, series: dict[str, AutocorrelationSeries],
-                               title: str = "Gradient-noise autocorrelation at $w^*$") -> Path:
-    """Measured tr cov(dg_k, dg_{k+h}) / tr C by lag against the kernel of Kuehn & Rosenow eq. 2."""
+                               name: str = "noise_autocorrelation",
+                               title: str = "Gradient-noise autocorrelation at $w^*$",
+                               description: str = "noise autocorrelation by lag, measured and theory") -> Path:
+    """Measured autocorrelation by lag (points, ±2 s.e.) against the kernel (line), one colour per sampler.
+
+    Parameters
+    ----------
+    folder : ResultFolder
+        Where ``name.png`` and ``name.pdf`` go.
+    series : dict
+        ``series[sampling]``: an :class:`AutocorrelationSeries` (or a tuple of its fields).
+
+    Returns
+    -------
+    Path
+        The PNG written.
+    """
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for colour, (sampling, ac) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], series.items()):
-        norm = ac.trace.value[0]
-        lags = np.arange(ac.trace.value.size)
-        ax.errorbar(lags, ac.trace.value / norm, yerr=2 * ac.trace.stderr / norm, fmt="o", ms=3,
-                    color=colour, label=f"{sampling} (measured, ±2 s.e.)")
-        ax.plot(lags, noise_kernel(sampling, ac.epoch_length, lags[-1]), color=colour, lw=1,
-                label=f"{sampling}: theory" + (f" (M = {ac.epoch_length})" if sampling == "epoch" else ""))
+    for colour, (sampling, s) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], series.items()):
+        lags, value, stderr, kernel, label = s
+        ax.errorbar(lags, value, yerr=2 * np.asarray(stderr), fmt="o", ms=3, color=colour,
+                    label=f"{sampling} (measured, ±2 s.e.)")
+        ax.plot(lags, kernel, color=colour, lw=1, label=f"{sampling}: {label}")
     ax.axhline(0, color="black", lw=0.5)
     ax.set_xlabel("lag h (steps)")
     ax.set_ylabel(r"tr cov($\delta g_k, \delta g_{k+h}$) / tr $C$")
     ax.set_title(title)
     ax.legend(fontsize=8)
-    return folder.save_figure(fig, "noise_autocorrelation", "gradient-noise autocorrelation by lag, "
-                              "measured (±2 s.e.) against Kühn & Rosenow eq. 2")
+    return folder.save_figure(fig, name, description)

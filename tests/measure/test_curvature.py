@@ -14,7 +14,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import sgdnoise
 from sgdnoise.errors import UsageError
-from sgdnoise.measure.curvature import HessianOperator, hutchinson_trace, lanczos, spectral_density
+from sgdnoise.measure.hessian import HessianOperator
+from sgdnoise.measure.lanczos import lanczos
+from sgdnoise.measure.spectrum import hutchinson_trace, spectral_density
 
 ROUND_OFF = 1e-10
 

@@ -1,0 +1,161 @@
+r"""The result folder of ``sgdnoise net`` and of its reproductions (docs/net.md, "Output folder").
+
+:func:`save` writes ``arrays.npz``, the figures ``fluctuations`` (Var theta, Var v, tau against
+lambda, like Kühn & Rosenow Figs. 17, 20, 24; :mod:`sgdnoise.report.fluctuations`),
+``noise_autocorrelation`` (:mod:`sgdnoise.report.noise_autocorrelation`), ``spectrum`` and
+``training``, then ``summary.json``; :func:`show` prints a few lines.  :func:`save_valley`
+writes the widening-valley reproduction (docs/theory.md §7).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from sgdnoise.experiments.net.reproductions import WideningValleyResult
+from sgdnoise.experiments.net.result import MEASURED, Curvature, NetResult
+from sgdnoise.report.figures import plt
+from sgdnoise.report.fluctuations import FluctuationSeries, plot_fluctuations
+from sgdnoise.report.folder import ResultFolder
+from sgdnoise.report.noise_autocorrelation import AutocorrelationSeries, plot_noise_autocorrelation
+from sgdnoise.report.terminal import print_written
+
+ARRAY_DOCS = {
+    "hessian_eigenvalues": "(k,) descending, at the pre-trained point",
+    "hessian_residuals": "(k,) relative residuals ||H v - lambda v|| / |lambda|",
+    "noise_covariance_projected": "(k, k) V^T Sigma_1 V, per-example gradient covariance",
+    "SAMPLING_var_theta, SAMPLING_var_v, SAMPLING_tau (+ _stderr)": "(k,) measured, per eigenvector",
+    "SAMPLING_theory_var_theta, SAMPLING_theory_var_v, SAMPLING_theory_tau": "(k,) Kuehn-Rosenow",
+    "SAMPLING_noise_autocorrelation (+ _stderr)": "(max_lag + 1, k) projected cov(dg_k, dg_k+h)",
+    "SAMPLING_epoch_losses": "mean mini-batch loss per epoch of the late phase",
+    "pretrain_epoch_losses": "mean mini-batch loss per epoch of the pre-training",
+    "slq_nodes, slq_weights": "(vectors, steps) stochastic Lanczos quadrature",
+}
+
+
+def arrays(result: NetResult) -> dict[str, np.ndarray]:
+    """The arrays of ``arrays.npz`` (:data:`ARRAY_DOCS`); SAMPLING with ``_`` for ``-``."""
+    out: dict[str, np.ndarray] = {"pretrain_epoch_losses": np.asarray(result.pretrain.epoch_losses)}
+    curv = result.curvature
+    if curv is None:
+        return out
+    out.update(hessian_eigenvalues=curv.eigenvalues, hessian_residuals=curv.residuals,
+               noise_covariance_projected=curv.noise_covariance)
+    if curv.spectrum is not None:
+        out.update(slq_nodes=curv.spectrum.nodes, slq_weights=curv.spectrum.weights)
+    for sampling, r in result.samplers.items():
+        key = sampling.replace("-", "_")
+        out.update({f"{key}_theory_{name}": values for name, values in r.theory.items()})
+        out[f"{key}_noise_autocorrelation"] = r.autocorrelation_per_direction.value
+        out[f"{key}_noise_autocorrelation_stderr"] = r.autocorrelation_per_direction.stderr
+        out[f"{key}_epoch_losses"] = np.asarray(r.late_phase.epoch_losses)
+        fluct = r.late_phase.fluctuations
+        for name in MEASURED if fluct is not None else ():
+            out[f"{key}_{name}"] = getattr(fluct, name).value
+            out[f"{key}_{name}_stderr"] = getattr(fluct, name).stderr
+    return out
+
+
+def plot_spectrum(folder: ResultFolder, curv: Curvature, lam_cross: float) -> None:
+    """SLQ spectral density (smoothed) with the top-k eigenvalues and lambda_cross (docs/theory.md §9)."""
+    from sgdnoise.measure.spectrum import SpectralDensity
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    lam = curv.eigenvalues
+    if curv.spectrum is not None:
+        nodes, weights = curv.spectrum.nodes, curv.spectrum.weights
+        top = max(float(nodes.max()), float(lam.max()))
+        bottom = min(float(nodes.min()), 0.0)
+        grid = np.linspace(bottom, top * 1.05, 600)
+        density = SpectralDensity(nodes, weights).density(grid, 0.01 * (top - bottom))
+        ax.plot(grid, density, lw=1.2, label="SLQ density (smoothed)")
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=1e-6 * density.max())
+    for value in lam:
+        ax.axvline(value, color="C1", lw=0.6, alpha=0.6)
+    ax.plot([], [], color="C1", lw=0.6, label=f"top {lam.size} eigenvalues (Lanczos)")
+    ax.axvline(lam_cross, color="grey", ls="--", lw=1, label=f"lambda_cross = {lam_cross:.3g}")
+    ax.set_xlabel(r"Hessian eigenvalue $\lambda$")
+    ax.set_ylabel("spectral density")
+    ax.set_title("Hessian spectrum at the pre-trained point")
+    ax.legend(fontsize=8)
+    folder.save_figure(fig, "spectrum", "Hessian spectral density and top eigenvalues")
+
+
+def plot_training(folder: ResultFolder, result: NetResult) -> None:
+    """Mean mini-batch loss per epoch: pre-training, then each sampler's late phase."""
+    pretrain = result.pretrain.epoch_losses
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    ax.plot(np.arange(1, len(pretrain) + 1), pretrain, color="black", lw=1, label="pre-training")
+    for sampling, r in result.samplers.items():
+        losses = r.late_phase.epoch_losses
+        ax.plot(len(pretrain) + np.arange(1, len(losses) + 1), losses, lw=1, label=f"late phase: {sampling}")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("mean mini-batch loss")
+    ax.legend(fontsize=8)
+    folder.save_figure(fig, "training", "loss per epoch")
+
+
+def plot_measurements(folder: ResultFolder, result: NetResult) -> None:
+    """The fluctuation, noise-autocorrelation and spectrum figures (when the curvature was measured)."""
+    curv = result.curvature
+    if curv is None:
+        return
+    measured = result.fluctuations()
+    if measured:
+        runs = {s: FluctuationSeries(curv.eigenvalues, f.var_theta, f.var_v, f.tau) for s, f in measured.items()}
+        theories = {s: {"kuehn-rosenow": result.samplers[s].theory} for s in measured}
+        plot_fluctuations(folder, runs, theories, {"lambda_cross": result.lambda_cross, "tau_SGD": result.tau_sgd},
+                          description="Var theta, Var v, tau against lambda")
+    M = result.batches_per_epoch
+    series = {s: AutocorrelationSeries.from_trace(r.autocorrelation_trace, r.noise_kernel, f"theory (M = {M})")
+              for s, r in result.samplers.items()}
+    plot_noise_autocorrelation(folder, series, title="Gradient-noise autocorrelation at the pre-trained point",
+                               description="projected noise autocorrelation by lag")
+    plot_spectrum(folder, curv, result.lambda_cross)
+
+
+def save(result: NetResult, folder: ResultFolder) -> None:
+    """Write ``arrays.npz``, the figures and ``summary.json`` (docs/net.md)."""
+    folder.write_arrays("arrays.npz", arrays(result), ARRAY_DOCS)
+    plot_measurements(folder, result)
+    plot_training(folder, result)
+    if (folder.path / "checkpoints").is_dir():
+        folder.files["checkpoints/"] = "resume data"
+    folder.write_summary(result.to_summary())
+
+
+def show(result: NetResult, folder: ResultFolder) -> None:
+    """A few lines: eigenvalue range, lambda_cross, the crossover, accuracies, wall time; the files."""
+    if result.curvature is not None:
+        lam = result.curvature.eigenvalues
+        print(f"Hessian: top {len(lam)} eigenvalues {lam[0]:.4g} ... {lam[-1]:.4g}; "
+              f"lambda_cross = {result.lambda_cross:.4g}, tau_SGD = {result.tau_sgd:.4g}")
+    if result.crossover is not None:
+        for side in ("below", "above"):
+            block = getattr(result.crossover, side)
+            if block.directions:
+                print(f"var_theta epoch / with-replacement {side} lambda_cross ({block.directions} directions): "
+                      f"measured {block.measured_var_theta_ratio:.3g}, theory {block.theory_var_theta_ratio:.3g}")
+    for sampling, acc in (result.accuracy or {}).items():
+        if acc.mean is not None:
+            se = f" +- {acc.stderr:.4f}" if np.isfinite(acc.stderr) else ""
+            print(f"test accuracy {sampling}: {acc.mean:.4f}{se} over {len(acc.test)} seeds")
+    print(f"wall time {result.wall_seconds:.0f} s")
+    print_written(folder, result.status)
+
+
+def save_valley(result: WideningValleyResult, folder: ResultFolder) -> None:
+    """Hessian trace against step and |v| against |u| for GD, PGD and Anti-PGD; the summary."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for method, path in result.paths.items():
+        axes[0].plot(path["step"], path["hessian_trace"], label=method)
+        axes[1].plot(path["u_norm"], np.abs(path["v"]), lw=1, label=method)
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("step")
+    axes[0].set_ylabel(r"tr $\nabla^2 L$ = $\|u\|^2$ + dim $v^2$")
+    axes[1].set_xlabel(r"$\|u\|$")
+    axes[1].set_ylabel(r"$|v|$")
+    axes[0].legend()
+    fig.suptitle(r"Widening valley $L = \frac{1}{2} v^2 \|u\|^2$: GD, PGD and Anti-PGD")
+    folder.save_figure(fig, "widening_valley", "Hessian trace by step and the paths in (|u|, |v|)")
+    folder.write_summary(result.to_summary())
