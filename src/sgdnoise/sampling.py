@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sgdnoise.errors import UsageError
-from sgdnoise._spec import SAMPLINGS, check_sampling
+from sgdnoise._spec import check_sampling
 
 
 def _index_dtype(n_examples: int) -> type:

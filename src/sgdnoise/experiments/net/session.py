@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from sgdnoise import _spec
 from sgdnoise.config import flag_for
