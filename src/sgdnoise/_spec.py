@@ -79,7 +79,9 @@ def check_positive(name: str, value: Any) -> float:
 
 def check_momentum(value: Any, name: str = "momentum") -> float:
     """Return ``value`` if it lies in [0, 1)."""
-    return check_real(name, value, 0.0, 1.0, high_open=True)
+    if not _is_number(value) or not math.isfinite(value) or not 0 <= value < 1:
+        raise fail(name, "in [0, 1)", value)
+    return float(value)
 
 
 def check_sampling(value: Any, name: str = "sampling", allowed: Sequence[str] = SAMPLINGS) -> str:

@@ -19,7 +19,7 @@ from scipy.sparse.linalg import LinearOperator, gmres
 
 from sgdnoise.errors import UsageError
 from sgdnoise.theory.exact import _eigenbasis, _mean_square_unstable
-from sgdnoise.theory.lyapunov import check_stable
+from sgdnoise._spec import check_stable
 
 
 @dataclass(frozen=True)
@@ -250,7 +250,7 @@ def epoch_stationary_moments(X, y, lr: float, batch_size: int, momentum: float =
     order = np.argsort(basis.lam)
     lam, Z, V = basis.lam[order], basis.Z[:, order], basis.V[:, order]
     n = lam.size
-    check_stable(lam.max(), lr, momentum)
+    check_stable(lr, lam.max(), momentum)
     r = (Z @ basis.w[order] - y.reshape(P, 1))[:, 0]
     ep = _Epoch(Z, r, lam, float(lr), float(momentum), S)
     pre_v, pre_m = _full_batch_inverse(lr * lam, float(momentum), M)

@@ -22,7 +22,7 @@ from scipy.sparse.linalg import LinearOperator, gmres
 
 from sgdnoise.errors import UsageError
 from sgdnoise.theory.exact import _eigenbasis, _mean_square_unstable
-from sgdnoise.theory.lyapunov import check_stable
+from sgdnoise._spec import check_stable
 from sgdnoise.theory.used_sets import index_entries, layers
 
 #: Largest number of stored index entries (transitions times (1 + S + S^2)) accepted;
@@ -273,7 +273,7 @@ def epoch_exact_moments(
         z = np.zeros(N)
         zz = np.zeros((N, N))
         return EpochMoments(lam_all, M, z, zz, z, zz, z, z, zz, z, np.zeros((M, N)), np.zeros((M, N)), 0.0)
-    check_stable(basis.lam.max(), lr, momentum)
+    check_stable(lr, basis.lam.max(), momentum)
     order = np.argsort(basis.lam)  # ascending, as the simulator
     Z, V = basis.Z[:, order], basis.V[:, order]
     r = (Z @ basis.w[order] - Y)[:, 0]

@@ -23,10 +23,9 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator, gmres
 
 from sgdnoise.errors import UsageError
+from sgdnoise._spec import check_momentum, check_positive, check_stable
 from sgdnoise.theory.lyapunov import (
     QUADRATIC_METHODS,
-    check_lr_momentum,
-    check_stable,
     eigenbasis_covariance,
     to_original_basis,
     white_green,
@@ -77,7 +76,8 @@ def _check_inputs(
         )
     if int(batch_size) != batch_size or not 1 <= batch_size <= X.shape[0]:
         raise UsageError(f"batch_size must be an integer between 1 and P = {X.shape[0]}; got {batch_size!r}")
-    check_lr_momentum(lr, momentum)
+    check_positive("lr", lr)
+    check_momentum(momentum)
 
 
 def _mean_square_unstable(lr: float) -> UsageError:
@@ -227,7 +227,7 @@ def stationary_covariance(
     basis = _eigenbasis(X, Y)
     if basis.lam.size == 0:
         return np.zeros((N * K, N * K))
-    check_stable(basis.lam[0], lr, momentum)
+    check_stable(lr, basis.lam[0], momentum)
     factor = batch_noise_factor(sampling, X.shape[0], int(batch_size))
     noise = noise_covariance(basis.Z, Y, int(batch_size), sampling, w=basis.w)
     if method == "exact":

@@ -33,14 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from sgdnoise.errors import UsageError
-from sgdnoise.theory.lyapunov import (
-    check_batches_per_epoch,
-    check_lr_momentum,
-    check_momentum,
-    check_stable,
-    epoch_sums,
-    white_green,
-)
+from sgdnoise._spec import check_int, check_momentum, check_positive, check_stable
+from sgdnoise.theory.lyapunov import epoch_sums, white_green
 
 
 @dataclass(frozen=True)
@@ -117,10 +111,11 @@ def kuehn_rosenow(
     lam, sigma2 = np.broadcast_arrays(
         _non_negative("hessian_eigenvalues", hessian_eigenvalues), _non_negative("noise_variances", noise_variances)
     )
-    check_lr_momentum(lr, momentum)
-    check_batches_per_epoch(batches_per_epoch)
+    check_positive("lr", lr)
+    check_momentum(momentum)
+    check_int("batches_per_epoch", batches_per_epoch, 1)
     if lam.size:
-        check_stable(lam.max(), lr, momentum)
+        check_stable(lr, lam.max(), momentum)
     M = int(batches_per_epoch)
     eps = (lr * lam).ravel()
     c = 1 / ((1 - momentum) * (2 * (1 + momentum) - eps))
@@ -144,7 +139,8 @@ def lambda_cross(lr: float, momentum: float, batch_size: int, n_examples: int) -
     Above it the epoch anti-correlations are negligible and
     ``tau_i ~ (1 + beta) / (eta lambda_i)``; below it ``tau_i ~ tau_SGD``.
     """
-    check_lr_momentum(lr, momentum)
+    check_positive("lr", lr)
+    check_momentum(momentum)
     if not 1 <= batch_size <= n_examples:
         raise UsageError(f"batch_size must be between 1 and n_examples = {n_examples}; got {batch_size!r}")
     return 3 * (1 - momentum) * batch_size / (lr * n_examples)
@@ -153,5 +149,5 @@ def lambda_cross(lr: float, momentum: float, batch_size: int, n_examples: int) -
 def tau_sgd(momentum: float, batches_per_epoch: int) -> float:
     """Flat-direction velocity-correlation time ``tau_SGD = (M / 3)(1 + beta) / (1 - beta)`` (eq. 20)."""
     check_momentum(momentum)
-    check_batches_per_epoch(batches_per_epoch)
+    check_int("batches_per_epoch", batches_per_epoch, 1)
     return batches_per_epoch / 3 * (1 + momentum) / (1 - momentum)

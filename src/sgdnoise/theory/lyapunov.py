@@ -33,43 +33,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from sgdnoise._spec import check_int, check_momentum, check_positive, check_stable
 from sgdnoise.errors import UsageError
 
 QUADRATIC_METHODS = ("continuum", "discrete", "detailed-balance", "anticorrelated")
-
-
-def check_momentum(momentum: float) -> None:
-    """Raise ``UsageError`` unless ``0 <= momentum < 1``."""
-    if not (np.isfinite(momentum) and 0 <= momentum < 1):
-        raise UsageError(f"momentum must be in [0, 1); got {momentum!r}")
-
-
-def check_lr_momentum(lr: float, momentum: float) -> None:
-    """Raise ``UsageError`` unless ``lr > 0`` (finite) and ``0 <= momentum < 1``."""
-    if not (np.isfinite(lr) and lr > 0):
-        raise UsageError(f"lr must be a finite number > 0; got {lr!r}")
-    check_momentum(momentum)
-
-
-def check_batches_per_epoch(batches_per_epoch: int) -> None:
-    """Raise ``UsageError`` unless ``batches_per_epoch`` is an integer >= 1."""
-    if int(batches_per_epoch) != batches_per_epoch or batches_per_epoch < 1:
-        raise UsageError(f"batches_per_epoch must be an integer >= 1; got {batches_per_epoch!r}")
-
-
-def check_stable(max_eigenvalue: float, lr: float, momentum: float) -> None:
-    """Raise ``UsageError`` if ``lr * lambda_max >= 2 (1 + momentum)``.
-
-    Beyond that limit the deterministic part of heavy-ball SGD diverges along the
-    sharpest direction of H and there is no stationary state.
-    """
-    if lr * max_eigenvalue >= 2 * (1 + momentum):
-        limit = 2 * (1 + momentum) / max_eigenvalue
-        raise UsageError(
-            f"lr = {lr:g} is beyond the stability limit lr < 2 (1 + momentum) / lambda_max "
-            f"= {limit:.6g} (lambda_max = {max_eigenvalue:.6g}, momentum = {momentum:g}); "
-            f"choose a smaller lr"
-        )
 
 
 def range_eigenbasis(hessian: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -257,10 +224,11 @@ def quadratic_stationary_covariance(
         )
     if method not in QUADRATIC_METHODS:
         raise UsageError(f"method must be one of {', '.join(QUADRATIC_METHODS)}; got {method!r}")
-    check_batches_per_epoch(batches_per_epoch)
-    check_lr_momentum(lr, momentum)
+    check_int("batches_per_epoch", batches_per_epoch, 1)
+    check_positive("lr", lr)
+    check_momentum(momentum)
     lam, V = range_eigenbasis((H + H.T) / 2)
     if lam.size:
-        check_stable(lam[-1], lr, momentum)
+        check_stable(lr, lam[-1], momentum)
     S = eigenbasis_covariance(lam, V.T @ ((C + C.T) / 2) @ V, lr, momentum, method, int(batches_per_epoch))
     return to_original_basis(V, S)
