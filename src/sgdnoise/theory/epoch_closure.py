@@ -21,7 +21,7 @@ from scipy.sparse.linalg import LinearOperator, gmres
 
 from sgdnoise.theory.epoch_exact import _gradient_descent_inverse, _moments
 from sgdnoise.theory.exact import _eigenbasis
-from sgdnoise.theory.lyapunov import check_stable
+from sgdnoise._spec import check_stable
 
 
 def _hyper(P, k):
@@ -200,7 +200,7 @@ def closure_moments(X, y, lr, batch_size, momentum=0.0):
     lam_all, V_all = np.linalg.eigh(X.T @ X / P)
     order = np.argsort(basis.lam)
     Z, V, lam = basis.Z[:, order], basis.V[:, order], basis.lam[order]
-    check_stable(lam.max(), lr, momentum)
+    check_stable(lr, lam.max(), momentum)
     r = (Z @ basis.w[order] - Y)[:, 0]
     ep = ClosureEpoch(Z, r, lam, float(lr), float(momentum), S)
     D = ep.D
