@@ -1,4 +1,11 @@
-"""Shared figure plumbing: a headless matplotlib and one way to save figures."""
+"""Figure plumbing shared by every figure: a headless matplotlib, one style, words for the theories.
+
+The style (``sgdnoise.mplstyle`` beside this module) is applied once, here; figures
+are saved through :meth:`sgdnoise.report.folder.ResultFolder.save_figure` (PNG and PDF).
+Conventions: error bars are ±2 standard errors unless a figure says otherwise; each
+figure carries the run's settings in a footer (:func:`add_footer`); legends name the
+theories in words (:data:`METHOD_NAMES`).
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,21 +15,23 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-__all__ = ["plt", "save_figure"]
+STYLE = Path(__file__).with_name("sgdnoise.mplstyle")
+plt.style.use(STYLE)
+
+#: How a legend names each theory (docs/theory.md sections in brackets).
+METHOD_NAMES = {
+    "exact": "exact finite-lr theory (§3c)",
+    "continuum": "continuum Lyapunov (§3a)",
+    "discrete": "discrete Lyapunov (§3b)",
+    "detailed-balance": "detailed balance (§3a)",
+    "anticorrelated": "anti-correlated noise (§3e)",
+    "kuehn-rosenow": "Kühn & Rosenow closed form (§3d)",
+    "epoch": "epoch theory, approximate (§3g)",
+}
+
+__all__ = ["METHOD_NAMES", "add_footer", "plt"]
 
 
-def save_figure(fig: "matplotlib.figure.Figure", out_dir: Path | str, name: str,
-                tight: bool = True) -> Path:
-    """Save ``fig`` as ``out_dir/name.png`` (150 dpi) and ``.pdf``; close it; return the PNG path.
-
-    ``tight=False`` keeps a layout the caller arranged (e.g. room for a figure legend).
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if tight:
-        fig.tight_layout()
-    png = out / f"{name}.png"
-    fig.savefig(png, dpi=150)
-    fig.savefig(out / f"{name}.pdf")
-    plt.close(fig)
-    return png
+def add_footer(fig: "matplotlib.figure.Figure", text: str) -> None:
+    """Write the run's settings (``text``) in small grey type along the bottom edge of ``fig``."""
+    fig.text(0.01, 0.005, text, fontsize=6.5, color="0.35", ha="left", va="bottom", wrap=True)

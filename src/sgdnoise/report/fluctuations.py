@@ -13,13 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-from sgdnoise.report.figures import plt
+from sgdnoise.report.figures import METHOD_NAMES, add_footer, plt
 from sgdnoise.report.folder import ResultFolder
 from sgdnoise.stats.streaming import Estimate
 
-#: Line style of each theory method.
+#: Line style of each theory method (where its prediction is a smooth function of lambda) ...
 METHOD_STYLES = {"exact": "-", "kuehn-rosenow": "--", "anticorrelated": (0, (5, 1, 1, 1)),
-                 "continuum": ":", "discrete": "-.", "detailed-balance": (0, (1, 3))}
+                 "continuum": ":", "discrete": "-.", "detailed-balance": (0, (1, 3)), "epoch": (0, (3, 1))}
+#: ... and its marker (where it is not: one mark per direction).
+METHOD_MARKERS = {"exact": "_", "kuehn-rosenow": "x", "anticorrelated": "+", "continuum": "1",
+                  "discrete": "2", "detailed-balance": "3", "epoch": "d"}
+MARKER_LABELS = {"lambda_cross": r"$\lambda_{\rm cross}$", "tau_SGD": r"$\tau_{\rm SGD}$"}
 QUANTITIES = (("var_theta", r"Var $\theta_i$"), ("var_v", r"Var $v_i$"), ("tau", r"$\tau_i$"))
 
 
@@ -33,6 +37,30 @@ class FluctuationSeries:
     tau: Estimate
 
 
+def is_smooth(x: np.ndarray, y: np.ndarray) -> bool:
+    """Whether y is (nearly) a monotone function of x: then it is drawn as a line, else as markers.
+
+    A prediction that depends on more than lambda_i (e.g. on each direction's noise) zigzags when
+    joined in the order of lambda; its total variation in log y then exceeds the net change by far.
+    """
+    order = np.argsort(x)
+    logs = np.log(np.abs(np.asarray(y, float)[order]) + 1e-300)
+    logs = logs[np.isfinite(logs)]
+    if logs.size < 3:
+        return True
+    return np.abs(np.diff(logs)).sum() <= 1.5 * abs(logs[-1] - logs[0]) + 0.2
+
+
+def _draw_theory(ax: "plt.Axes", lam: np.ndarray, values: np.ndarray, colour: str, method: str,
+                 label: str) -> None:
+    order = np.argsort(lam)
+    if is_smooth(lam, values):
+        ax.plot(lam[order], values[order], color=colour, ls=METHOD_STYLES.get(method, "-"), lw=1.3, label=label)
+    else:  # one short horizontal tick per direction: no zigzag through unrelated directions
+        ax.plot(lam[order], values[order], ls="none", marker=METHOD_MARKERS.get(method, "_"), ms=5,
+                mew=1.0, mfc="none", color=colour, label=label)
+
+
 def _draw_series(axes: np.ndarray, colour: str, sampling: str, series: FluctuationSeries,
                  theory: dict[str, dict[str, np.ndarray]]) -> None:
     lam = np.asarray(series.eigenvalues)
@@ -40,12 +68,11 @@ def _draw_series(axes: np.ndarray, colour: str, sampling: str, series: Fluctuati
         est = getattr(series, key)
         shown = np.isfinite(est.value) & (est.value > 0) & (lam > 0)
         ax.errorbar(lam[shown], est.value[shown], yerr=2 * np.nan_to_num(est.stderr[shown]),
-                    fmt="o", ms=3, color=colour, alpha=0.75, label=f"{sampling} (measured, ±2 s.e.)")
+                    fmt="o", ms=3, color=colour, alpha=0.75, label=f"{sampling}: measured (±2 s.e.)")
         for method, values in theory.items():
             if key in values:
-                order = np.argsort(lam)
-                ax.plot(lam[order], np.asarray(values[key])[order], color=colour,
-                        ls=METHOD_STYLES.get(method, "-"), lw=1.2, label=f"{sampling}: {method}")
+                _draw_theory(ax, lam, np.asarray(values[key], float), colour, method,
+                             f"{sampling}: {METHOD_NAMES.get(method, method)}")
         if np.any(shown):
             ax.set_xscale("log")
             ax.set_yscale("log")
@@ -59,9 +86,10 @@ def _draw_markers(axes: np.ndarray, markers: dict[str, float]) -> None:
         for ax in axes:
             if key.startswith("tau"):
                 if ax is axes[2]:
-                    ax.axhline(value, color="grey", ls=":", lw=1, label=f"{key} = {value:.3g}")
+                    ax.axhline(value, color="grey", ls=":", lw=1,
+                               label=f"{MARKER_LABELS.get(key, key)} = {value:.3g}")
             else:
-                ax.axvline(value, color="grey", ls="--", lw=1, label=f"{key} = {value:.3g}")
+                ax.axvline(value, color="grey", ls="--", lw=1, label=f"{MARKER_LABELS.get(key, key)} = {value:.3g}")
 
 
 def plot_fluctuations(folder: ResultFolder, runs: dict[str, FluctuationSeries],
@@ -69,7 +97,7 @@ def plot_fluctuations(folder: ResultFolder, runs: dict[str, FluctuationSeries],
                       markers: dict[str, float] | None = None, name: str = "fluctuations",
                       title: str = "Stationary fluctuations along Hessian eigendirections",
                       description: str = "Var theta, Var v, tau against the Hessian eigenvalue, measured "
-                                         "(±2 s.e.) and theory") -> Path:
+                                         "(±2 s.e.) and theory", footer: str | None = None) -> Path:
     """Var theta, Var v and tau against the Hessian eigenvalue on log axes, with error bars.
 
     Parameters
@@ -86,6 +114,8 @@ def plot_fluctuations(folder: ResultFolder, runs: dict[str, FluctuationSeries],
         horizontal lines in the tau panel (e.g. ``tau_SGD``).
     name, title, description : str
         File name, figure title, what the folder's file list says.
+    footer : str, optional
+        The run's settings, printed along the bottom edge.
 
     Returns
     -------
@@ -100,7 +130,10 @@ def plot_fluctuations(folder: ResultFolder, runs: dict[str, FluctuationSeries],
     extra = [(h, lab) for h, lab in zip(*axes[2].get_legend_handles_labels()) if lab not in labels]
     handles += [h for h, _ in extra]
     labels += [lab for _, lab in extra]
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7, frameon=False)
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, frameon=False,
+               bbox_to_anchor=(0.5, 0.025 if footer else 0.0))
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.07 + 0.025 * (len(labels) // 4), 1, 1))
+    if footer:
+        add_footer(fig, footer)
+    fig.tight_layout(rect=(0, 0.1 + 0.03 * (len(labels) // 3), 1, 1))
     return folder.save_figure(fig, name, description, tight=False)

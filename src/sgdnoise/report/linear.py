@@ -51,6 +51,15 @@ def _drawable(result: LinearResult) -> bool:
     return result.measured.steps_measured > 0 and result.measured.diverged_at is None
 
 
+def settings_footer(result: LinearResult) -> str:
+    """The run's settings in one line, for the figure footer."""
+    c, source = result.simulation, result.problem.source
+    problem = ", ".join(f"{k} = {source[k]}" for k in ("kind", "N", "P", "label_noise", "path") if k in source)
+    return (f"{problem}; lr = {c.lr:g}, S = {c.batch_size}, beta = {c.momentum:g}; {c.replicas} replicas x "
+            f"{result.measured.steps_measured} measured steps after {c.burn_in} burn-in; seed {c.seed}; "
+            "error bars ±2 standard errors over independent segments")
+
+
 def _title(runs: dict[str, LinearResult]) -> str:
     title = "Stationary fluctuations along Hessian eigendirections"
     stopped = [f"{s}: {r.measured.steps_measured} of {r.simulation.steps} steps" for s, r in runs.items()
@@ -68,7 +77,8 @@ def save_linear(result: LinearResult, folder: ResultFolder) -> None:
     summary = result.to_summary()
     if _drawable(result):
         plot_fluctuations(folder, {result.sampling: _series(result)}, {result.sampling: result.theory_curves()},
-                          result.theory.get("markers"), title=_title({result.sampling: result}))
+                          result.theory.get("markers"), title=_title({result.sampling: result}),
+                          footer=settings_footer(result))
     else:
         summary["figures_not_drawn"] = {"fluctuations.png": result.status}
     autocorrelation = _autocorrelation(result)
@@ -89,7 +99,8 @@ def save_comparison(comparison: SamplerComparison, folder: ResultFolder, name: s
                     for s, r in measured.items()}
         plot_fluctuations(folder, {s: _series(r) for s, r in measured.items()}, theories,
                           comparison.markers, name=name, title=_title(measured)
-                          + (f"\nnot shown: {', '.join(not_drawn)} (see summary.json)" if not_drawn else ""))
+                          + (f"\nnot shown: {', '.join(not_drawn)} (see summary.json)" if not_drawn else ""),
+                          footer=settings_footer(next(iter(measured.values()))))
     autocorrelations = {s: a for s, r in comparison.runs.items() if (a := _autocorrelation(r)) is not None}
     if autocorrelations:
         plot_noise_autocorrelation(folder, autocorrelations)
