@@ -63,6 +63,11 @@ def plot_noise_autocorrelation(folder: ResultFolder, series: dict[str, Autocorre
                     label=f"{sampling} (measured, ±2 s.e.)")
         ax.plot(lags, kernel, color=colour, lw=1, label=f"{sampling}: {label}")
     ax.axhline(0, color="black", lw=0.5)
+    small = [abs(k) for s in series.values() for k in np.asarray(s[3])[1:] if k != 0]
+    if small:  # the epoch tail -(M - h)/(M (M - 1)) is tiny next to the lag-0 value of 1
+        ax.set_yscale("symlog", linthresh=min(small))
+        ax.text(0.99, 0.98, f"symmetric log scale: linear within ±{min(small):.2g}", transform=ax.transAxes,
+                ha="right", va="top", fontsize=7, color="0.35")
     ax.set_xlabel("lag h (steps)")
     ax.set_ylabel(r"tr cov($\delta g_k, \delta g_{k+h}$) / tr $C$")
     ax.set_title(title)
