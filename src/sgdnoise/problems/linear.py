@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sgdnoise._spec import rng as stream_rng
 from sgdnoise.errors import UsageError
 from sgdnoise.problems.npz import load_xy
 
@@ -92,7 +93,7 @@ class LinearRegression:
         var_x = 1.0 / n_features if feature_variance is None else feature_variance
         if not (np.isfinite(var_x) and var_x > 0):
             raise UsageError(f"feature_variance must be > 0; got {var_x}", name="feature_variance")
-        rng = np.random.default_rng(seed)
+        rng = stream_rng(seed, "teacher-student")
         X = rng.normal(0.0, np.sqrt(var_x), size=(n_examples, n_features))
         teacher = rng.normal(size=(n_features, outputs))
         Y = X @ teacher + rng.normal(0.0, np.sqrt(label_noise), size=(n_examples, outputs))
@@ -228,7 +229,7 @@ class AdditiveNoiseQuadratic:
         lam = np.sort(np.asarray(eigenvalues, np.float64))
         if np.any(lam <= 0):
             raise UsageError("eigenvalues must be > 0")
-        rng = np.random.default_rng(seed)
+        rng = stream_rng(seed, "additive-noise-quadratic")
         scale = np.sqrt(np.broadcast_to(np.asarray(offset_variance, np.float64), lam.shape))
         offsets = rng.normal(size=(n_examples, lam.size)) * scale
         source = {"kind": "additive-noise-quadratic", "d": lam.size, "P": n_examples, "seed": seed}
