@@ -1,0 +1,12 @@
+"""``sgdnoise ivfr``: the inverse variance-flatness relation (Feng & Tu; Gross, Raulf & Räth), docs/ivfr.md.
+
+- :mod:`.config`: :class:`IvfrConfig`;
+- :mod:`.run`: ``run(config) -> IvfrResult`` (linear networks simulated vectorised over replicas);
+- :mod:`.analysis`: one layer's PCA, flatness, curvature and fits;
+- :mod:`.mlp`: Feng & Tu's MLP on digits or MNIST;
+- :mod:`.reproductions`: the three reproductions.
+"""
+from sgdnoise.experiments.ivfr.config import IvfrConfig
+from sgdnoise.experiments.ivfr.run import IvfrResult, run, status
+
+__all__ = ["IvfrConfig", "IvfrResult", "run", "status"]

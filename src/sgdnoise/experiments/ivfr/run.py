@@ -1,0 +1,169 @@
+"""``sgdnoise ivfr``: the inverse variance-flatness relation measured and predicted (docs/ivfr.md).
+
+config -> data -> model at a balanced minimum -> SGD on R replicas with snapshots of all
+weights -> per layer: trajectory PCA, flatness, curvature, fits (:mod:`.analysis`) -> for
+the linear networks the linearised theory (:mod:`sgdnoise.theory.linear_networks`) ->
+:class:`IvfrResult`.  No files are written here (:mod:`sgdnoise.report.ivfr` does).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sgdnoise._spec import check_stable, rng
+from sgdnoise.dynamics.linear_networks import LinearNetwork, SnapshotRun, balanced_minimum, simulate
+from sgdnoise.errors import UsageError
+from sgdnoise.experiments.ivfr.analysis import LayerAnalysis, analyse_layer
+from sgdnoise.experiments.ivfr.config import IvfrConfig
+from sgdnoise.interrupts import announce_phase
+from sgdnoise.measure.flatness import loss_profiles
+from sgdnoise.measure.pca import aggregate, projected_variances
+from sgdnoise.sampling import Sampler
+from sgdnoise.theory.linear_networks import layer_prediction, linearised_covariance
+from sgdnoise.theory.noise import batch_noise_factor
+
+#: Relative size of the random offset of each replica's start from the balanced minimum.
+INIT_SCALE = 1e-3
+#: Loss profiles kept for the figure: this many top directions of replica 0, on this grid of s / F.
+PROFILE_DIRECTIONS, PROFILE_GRID = 4, np.linspace(-1.0, 1.0, 41)
+
+
+@dataclass
+class IvfrResult:
+    """One ``sgdnoise ivfr`` run.
+
+    Attributes
+    ----------
+    status : str
+        ``completed`` or where the run stopped.
+    layers : dict
+        :class:`~sgdnoise.experiments.ivfr.analysis.LayerAnalysis` by layer name.
+    theory : dict
+        Per layer the predictions of the linearised theory (``discrete`` and ``continuum``),
+        with z-scores of the measurement along the predicted directions; empty for the MLP.
+    profiles : dict
+        Per layer ``(s, L(<w> + s p_i))`` of the top directions of replica 0.
+    info : dict
+        Model, data, window (snapshots, steps) and what the theory projected out.
+    settings : dict
+        ``config.to_mapping()``.
+    """
+
+    status: str
+    layers: dict[str, LayerAnalysis]
+    theory: dict[str, Any]
+    profiles: dict[str, dict[str, np.ndarray]]
+    info: dict[str, Any]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_summary(self) -> dict[str, Any]:
+        return {"status": self.status,
+                "config": {"experiment": "ivfr", "settings": self.settings, **self.info},
+                "layers": {name: a.to_summary() for name, a in self.layers.items()},
+                "theory": self.theory}
+
+
+def status(result: IvfrResult) -> int:
+    """Exit status: 0 when completed, 1 when the run diverged or was interrupted."""
+    return 0 if result.status == "completed" else 1
+
+
+def run_status(sim: SnapshotRun, steps: int) -> str:
+    if sim.diverged_at is not None:
+        return f"diverged by step {sim.diverged_at}; {sim.snapshots.shape[1]} snapshots kept before"
+    if sim.interrupted_at is not None:
+        return (f"interrupted at step {sim.interrupted_at}; {sim.snapshots.shape[1]} snapshots kept "
+                f"({sim.steps_done} of {steps} measured steps)")
+    return "completed"
+
+
+def profiles_of(analysis: LayerAnalysis, snapshots: np.ndarray, layer: slice, directions: np.ndarray,
+                loss) -> dict[str, np.ndarray]:
+    """Loss profiles of the top directions of replica 0 over ``[-F_i, F_i]``."""
+    n = min(PROFILE_DIRECTIONS, len(directions))
+    span = np.where(np.isfinite(analysis.flatness[0, :n]), analysis.flatness[0, :n], 1.0)
+    centre = snapshots[0].mean(axis=0)
+    dirs = np.zeros((n, snapshots.shape[-1]))
+    dirs[:, layer] = directions[:n]
+    curves = np.array([loss_profiles(loss, centre, dirs[i:i + 1], PROFILE_GRID * span[i])[0] for i in range(n)])
+    return {"s": PROFILE_GRID[None, :] * span[:, None], "loss": curves, "variances": analysis.variances[0, :n]}
+
+
+def theory_block(net: LinearNetwork, X: np.ndarray, Y: np.ndarray, w_star: np.ndarray, config: IvfrConfig,
+                 snapshots: np.ndarray) -> dict[str, Any]:
+    """The linearised theory per layer, and z-scores of the measured variances along its directions."""
+    H = net.hessian(w_star, X, Y)
+    G = net.per_example_gradients(w_star, X, Y)
+    try:
+        lin = linearised_covariance(H, G, config.lr, config.momentum, config.sampling, config.batch_size,
+                                    net.symmetry_generators(w_star))
+    except UsageError as exc:
+        return {"note": f"no linearised theory: {exc}"}
+    L0 = float(net.loss(w_star[None], X, Y)[0])
+    f = batch_noise_factor(config.sampling, X.shape[0], config.batch_size)
+    block: dict[str, Any] = {"zero_modes_projected": lin.zero_modes, "loss_at_minimum": L0,
+                             "state_dependence": f * config.lr * float(np.trace(H)) / (2 * (1 - config.momentum)),
+                             "note": "eigenvalues of the layer block of the stationary covariance (discrete "
+                                     "§3b; continuum §3a beside it); symmetry zero modes projected out "
+                                     "(their variance is set by the law of balance §6a and the window); the noise is taken at "
+                                     "w*, which underestimates the variances by a relative amount of order "
+                                     "state_dependence = f lr tr H / (2 (1 - momentum)) (§3c)"}
+    for l, name in enumerate(net.layer_names if net.depth > 1 else ["all"]):
+        sl = net.layer_slice(l)
+        pred = layer_prediction(lin.covariance["discrete"], H, sl, L0, config.kappa, seed=config.seed)
+        cont = layer_prediction(lin.covariance["continuum"], H, sl, L0, config.kappa, seed=config.seed)
+        lam, V = np.linalg.eigh(lin.covariance["discrete"][sl, sl])
+        keep = (lam > lam.max() * 1e-10)[::-1]
+        lam, V = lam[::-1][keep], V[:, ::-1][:, keep]
+        mean, se = aggregate(projected_variances(snapshots[..., sl], V))
+        pred["z_scores"] = (mean - lam) / se
+        pred["measured_along_predicted"] = mean
+        pred["continuum"] = {key: cont[key] for key in ("pca_variances", "gamma", "gamma_ci", "psi")}
+        block[name] = pred
+    return block
+
+
+def run_linear(config: IvfrConfig, progress: bool) -> IvfrResult:
+    """The linear models: simulate, analyse every layer, predict."""
+    problem = config.problem()
+    X, Y = problem.X, problem.Y
+    net = LinearNetwork.build(X.shape[1], Y.shape[1], config.hidden, config.depth)
+    w_star = balanced_minimum(net, X, Y)
+    H = net.hessian(w_star, X, Y)
+    check_stable(config.lr, float(np.linalg.eigvalsh(H)[-1]), config.momentum)
+    sampler = Sampler(config.sampling, X.shape[0], config.batch_size, config.replicas, rng(config.seed, "sampler"))
+    scale = INIT_SCALE * np.sqrt(np.mean(w_star**2))
+    w0 = w_star + scale * rng(config.seed, "init").normal(size=(config.replicas, net.dim))
+    announce_phase("sgd")
+    sim = simulate(net, X, Y, w0, config.lr, config.momentum, sampler, config.burn_in, config.steps,
+                   config.snapshot_every, progress)
+    info = {"model": config.model, "problem": problem.source, "shapes": [list(s) for s in net.shapes],
+            "window": {"snapshots": int(sim.snapshots.shape[1]), "every": config.snapshot_every,
+                       "steps": sim.steps_done, "burn_in": config.burn_in}}
+    state = run_status(sim, config.steps)
+    if sim.snapshots.shape[1] < 8:
+        return IvfrResult(state, {}, {}, {}, info, config.to_mapping())
+    announce_phase("analysis")
+    loss = lambda pts: net.loss(pts, X, Y)  # noqa: E731
+    hvp = lambda pts, vec: net.hvp(pts, vec, X, Y)  # noqa: E731
+    layers, profiles = {}, {}
+    for l, name in enumerate(net.layer_names if net.depth > 1 else ["all"]):
+        sl = net.layer_slice(l)
+        a = analyse_layer(name, sim.snapshots, sl, loss, hvp, config.kappa, H[sl, sl], seed=config.seed)
+        layers[name] = a
+        directions = np.linalg.svd(sim.snapshots[0][:, sl] - sim.snapshots[0][:, sl].mean(0),
+                                   full_matrices=False)[2]
+        profiles[name] = profiles_of(a, sim.snapshots, sl, directions, loss)
+    theory = theory_block(net, X, Y, w_star, config, sim.snapshots)
+    return IvfrResult(state, layers, theory, profiles, info, config.to_mapping())
+
+
+def run(config: IvfrConfig, progress: bool = True, checkpoints: Any = None) -> IvfrResult:
+    """``sgdnoise ivfr``: every check before any work, then the model's measurement."""
+    if config.model == "mlp":
+        from sgdnoise.experiments.ivfr.mlp import run_mlp
+
+        return run_mlp(config, progress)
+    return run_linear(config, progress)
