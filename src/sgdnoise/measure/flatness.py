@@ -90,7 +90,7 @@ def loss_profiles(loss: LossFn, centre: np.ndarray, directions: np.ndarray, s: n
 
 
 def flatness(loss: LossFn, centre: np.ndarray, directions: np.ndarray, kappa: float = np.e,
-             initial: float | np.ndarray = 1e-3, max_doublings: int = 60, bisections: int = 60) -> Flatness:
+             initial: float | np.ndarray = 1e-3, max_doublings: int = 60, bisections: int = 40) -> Flatness:
     """Flatness of each row of ``directions`` (m, d) about ``centre`` (d,); see the module docstring."""
     kappa = check_kappa(kappa)
     directions = check_directions(directions, centre.shape[-1])
