@@ -139,9 +139,41 @@ def layer_prediction(covariance: np.ndarray, hessian: np.ndarray, layer: slice, 
     lam, V = lam[keep], V[:, keep]
     k = np.einsum("di,de,ei->i", V, hessian[layer, layer], V)
     F = 2 * np.sqrt(2 * (kappa - 1) * loss0 / np.where(k > 0, k, np.nan))
-    gamma = loglog_fit(k[None], lam[None], seed=seed)
-    psi = loglog_fit(F[None], lam[None], seed=seed)
-    return {"pca_variances": lam, "curvature": k, "flatness": F,
-            "gamma": gamma["exponent"], "gamma_ci": gamma["ci"],
+    return {"pca_variances": lam, "curvature": k, "flatness": F, **layer_fits(lam, k, F, seed)}
+
+
+def layer_fits(variances: np.ndarray, curvature: np.ndarray, flatness: np.ndarray, seed: int = 0
+               ) -> dict[str, object]:
+    """``gamma`` (sigma^2 ~ k^gamma) and ``psi`` (sigma^2 ~ F^-psi) with bootstrap intervals over directions."""
+    gamma = loglog_fit(curvature[None], variances[None], seed=seed)
+    psi = loglog_fit(flatness[None], variances[None], seed=seed)
+    return {"gamma": gamma["exponent"], "gamma_ci": gamma["ci"],
             "psi": None if psi["exponent"] is None else -psi["exponent"],
             "psi_ci": None if psi["ci"] is None else sorted(-c for c in psi["ci"])}
+
+
+def balance(W1: np.ndarray, W2: np.ndarray) -> np.ndarray:
+    """The balance ``D = W_1 W_1^T - W_2^T W_2`` (h x h), conserved by gradient flow (docs/theory.md §6a)."""
+    return W1 @ W1.T - W2.T @ W2
+
+
+def rebalanced_minimum(W1: np.ndarray, W2: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The point ``(A W_1, W_2 A^-1)`` of the minimum's orbit whose balance is ``target`` (h x h).
+
+    ``(W_1, W_2)`` is a minimum of rank h.  SGD moves along the orbit until the noise balances
+    (the law of balance, docs/theory.md §6a); that balance is taken from the measurement (the
+    window mean) rather than predicted, and the linearised theory is evaluated there.  Solved
+    by least squares over ``A`` from ``A = I``; the rotation left free (``A -> Q A``) does not
+    change the eigenvalues of the layer blocks.
+    """
+    from scipy.optimize import least_squares
+
+    h = W1.shape[0]
+    iu = np.triu_indices(h)
+
+    def residual(a: np.ndarray) -> np.ndarray:
+        A = a.reshape(h, h)
+        return (balance(A @ W1, W2 @ np.linalg.inv(A)) - target)[iu]
+
+    A = least_squares(residual, np.eye(h).ravel(), xtol=1e-14, ftol=1e-14, gtol=1e-14).x.reshape(h, h)
+    return A @ W1, W2 @ np.linalg.inv(A)

@@ -75,9 +75,10 @@ class LayerAnalysis:
 
 
 def analyse_layer(name: str, snapshots: np.ndarray, layer: slice, loss: LossFn, hvp: HvpFn, kappa: float,
-                  hessian_block: np.ndarray | None = None, seed: int = 0) -> LayerAnalysis:
+                  hessian_block: np.ndarray | None = None, seed: int = 0,
+                  max_directions: int = MAX_DIRECTIONS) -> LayerAnalysis:
     """PCA of ``snapshots[..., layer]`` (R, n, D) per replica, F_i and k_i at each replica's window mean."""
-    pca = trajectory_pca(snapshots[..., layer], components=MAX_DIRECTIONS, seed=seed)
+    pca = trajectory_pca(snapshots[..., layer], components=max_directions, seed=seed)
     R, m = pca.variances.shape
     D = snapshots.shape[-1]
     widths, asym, curv = (np.empty((R, m)) for _ in range(3))
