@@ -35,6 +35,7 @@ def summary_numbers(path) -> dict:
     return {"layers": summary["layers"], "theory": summary["theory"], "status": summary["status"]}
 
 
+@pytest.mark.slow
 def test_toml_run_reproduces_the_command_line_number_for_number(tmp_path, capsys):
     for model in ("two-layer", "linear"):
         cli_out, toml_out = tmp_path / f"cli-{model}", tmp_path / f"toml-{model}"
