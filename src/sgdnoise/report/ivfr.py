@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sgdnoise.experiments.ivfr.run import IvfrResult
+from sgdnoise.experiments.ivfr.results import IvfrResult
 from sgdnoise.report.figures import plt
 from sgdnoise.report.folder import ResultFolder
 from sgdnoise.report.terminal import print_written

@@ -21,6 +21,7 @@ from sgdnoise.dynamics.linear_networks import check_buffer
 from sgdnoise.dynamics.training import train
 from sgdnoise.experiments.ivfr.analysis import analyse_layer
 from sgdnoise.experiments.ivfr.config import IvfrConfig
+from sgdnoise.experiments.ivfr.results import IvfrResult, profiles_of
 from sgdnoise.interrupts import announce_phase, stop_requested
 from sgdnoise.problems.datasets import load_dataset
 from sgdnoise.problems.networks import MLP
@@ -73,7 +74,7 @@ def batched(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor):
     return loss, hvp
 
 
-def run_mlp(config: IvfrConfig, progress: bool):
+def run_mlp(config: IvfrConfig, progress: bool) -> IvfrResult:
     """Train ``config.replicas`` MLPs, keep the window, analyse the hidden-to-hidden layer.
 
     Torch runs single-threaded meanwhile (ten times faster for this small network on shared
@@ -87,9 +88,7 @@ def run_mlp(config: IvfrConfig, progress: bool):
         torch.set_num_threads(threads)
 
 
-def _run_mlp(config: IvfrConfig, progress: bool):
-    from sgdnoise.experiments.ivfr.run import IvfrResult, profiles_of
-
+def _run_mlp(config: IvfrConfig, progress: bool) -> IvfrResult:
     data = load_dataset(config.data or "digits", seed=config.seed, dtype=torch.float64)
     X, y = data.train
     make = lambda: MLP(int(np.prod(data.input_shape)), data.n_classes, config.width).double()  # noqa: E731

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from sgdnoise.experiments.ivfr.config import IvfrConfig
-from sgdnoise.experiments.ivfr.run import IvfrResult, run
+from sgdnoise.experiments.ivfr.results import IvfrResult
+from sgdnoise.experiments.ivfr.run import run
 
 #: Single layer: d = N K = 30 weights, 10 000 snapshots with tau of about 10 snapshots (n_eff >> d);
 #: lr small enough that the noise at w* is within a few per cent of the state-dependent one (§3c).

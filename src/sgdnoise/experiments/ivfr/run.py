@@ -7,7 +7,6 @@ the linear networks the linearised theory (:mod:`sgdnoise.theory.linear_networks
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -15,10 +14,11 @@ import numpy as np
 from sgdnoise._spec import check_stable, rng
 from sgdnoise.dynamics.linear_networks import LinearNetwork, SnapshotRun, balanced_minimum, simulate
 from sgdnoise.errors import UsageError
-from sgdnoise.experiments.ivfr.analysis import LayerAnalysis, analyse_layer
+from sgdnoise.experiments.ivfr.analysis import analyse_layer
 from sgdnoise.experiments.ivfr.config import IvfrConfig
+from sgdnoise.experiments.ivfr.mlp import run_mlp
+from sgdnoise.experiments.ivfr.results import IvfrResult, profiles_of, status
 from sgdnoise.interrupts import announce_phase
-from sgdnoise.measure.flatness import loss_profiles
 from sgdnoise.measure.pca import aggregate, projected_variances
 from sgdnoise.sampling import Sampler
 from sgdnoise.theory.linear_networks import (
@@ -32,48 +32,6 @@ from sgdnoise.theory.noise import batch_noise_factor
 
 #: Relative size of the random offset of each replica's start from the balanced minimum.
 INIT_SCALE = 1e-3
-#: Loss profiles kept for the figure: this many top directions of replica 0, on this grid of s / F.
-PROFILE_DIRECTIONS, PROFILE_GRID = 4, np.linspace(-1.0, 1.0, 41)
-
-
-@dataclass
-class IvfrResult:
-    """One ``sgdnoise ivfr`` run.
-
-    Attributes
-    ----------
-    status : str
-        ``completed`` or where the run stopped.
-    layers : dict
-        :class:`~sgdnoise.experiments.ivfr.analysis.LayerAnalysis` by layer name.
-    theory : dict
-        Per layer the predictions of the linearised theory (``discrete`` and ``continuum``),
-        with z-scores of the measurement along the predicted directions; empty for the MLP.
-    profiles : dict
-        Per layer ``(s, L(<w> + s p_i))`` of the top directions of replica 0.
-    info : dict
-        Model, data, window (snapshots, steps) and what the theory projected out.
-    settings : dict
-        ``config.to_mapping()``.
-    """
-
-    status: str
-    layers: dict[str, LayerAnalysis]
-    theory: dict[str, Any]
-    profiles: dict[str, dict[str, np.ndarray]]
-    info: dict[str, Any]
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    def to_summary(self) -> dict[str, Any]:
-        return {"status": self.status,
-                "config": {"experiment": "ivfr", "settings": self.settings, **self.info},
-                "layers": {name: a.to_summary() for name, a in self.layers.items()},
-                "theory": self.theory}
-
-
-def status(result: IvfrResult) -> int:
-    """Exit status: 0 when completed, 1 when the run diverged or was interrupted."""
-    return 0 if result.status == "completed" else 1
 
 
 def run_status(sim: SnapshotRun, steps: int) -> str:
@@ -83,18 +41,6 @@ def run_status(sim: SnapshotRun, steps: int) -> str:
         return (f"interrupted at step {sim.interrupted_at}; {sim.snapshots.shape[1]} snapshots kept "
                 f"({sim.steps_done} of {steps} measured steps)")
     return "completed"
-
-
-def profiles_of(analysis: LayerAnalysis, snapshots: np.ndarray, layer: slice, directions: np.ndarray,
-                loss) -> dict[str, np.ndarray]:
-    """Loss profiles of the top directions of replica 0 over ``[-F_i, F_i]``."""
-    n = min(PROFILE_DIRECTIONS, len(directions))
-    span = np.where(np.isfinite(analysis.flatness[0, :n]), analysis.flatness[0, :n], 1.0)
-    centre = snapshots[0].mean(axis=0)
-    dirs = np.zeros((n, snapshots.shape[-1]))
-    dirs[:, layer] = directions[:n]
-    curves = np.array([loss_profiles(loss, centre, dirs[i:i + 1], PROFILE_GRID * span[i])[0] for i in range(n)])
-    return {"s": PROFILE_GRID[None, :] * span[:, None], "loss": curves, "variances": analysis.variances[0, :n]}
 
 
 def reference_points(net: LinearNetwork, w_star: np.ndarray, snapshots: np.ndarray) -> np.ndarray:
@@ -224,7 +170,5 @@ def run_linear(config: IvfrConfig, progress: bool) -> IvfrResult:
 def run(config: IvfrConfig, progress: bool = True, checkpoints: Any = None) -> IvfrResult:
     """``sgdnoise ivfr``: every check before any work, then the model's measurement."""
     if config.model == "mlp":
-        from sgdnoise.experiments.ivfr.mlp import run_mlp
-
         return run_mlp(config, progress)
     return run_linear(config, progress)
