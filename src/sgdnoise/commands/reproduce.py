@@ -17,7 +17,8 @@ from sgdnoise.interrupts import announce_phase, exit_status_after_stop
 from sgdnoise.report.folder import ResultFolder
 from sgdnoise.report.terminal import print_written
 
-SOURCES = ["sgdnoise.commands.linear", "sgdnoise.commands.balance", "sgdnoise.commands.net"]
+SOURCES = ["sgdnoise.commands.linear", "sgdnoise.commands.balance", "sgdnoise.commands.net",
+           "sgdnoise.commands.ivfr"]
 
 
 def registry() -> dict[str, Reproduction]:
