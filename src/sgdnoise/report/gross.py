@@ -1,67 +1,98 @@
-"""Figures of the Gross, Raulf & Räth reproductions (Figs. 3a/3b and 5b; arXiv 2311.14120)."""
+"""Figures of the Gross, Raulf & Räth reproductions (arXiv 2311.14120): Figs. 2 and 4, and shared helpers.
+
+Fig. 3 is drawn by :mod:`sgdnoise.report.gross_fig3`, Fig. 5 by :mod:`sgdnoise.report.gross_fig5`.
+Every figure carries its run settings in a footer; error bars and bands say their width.
+"""
 from __future__ import annotations
 
 import numpy as np
 
-from sgdnoise.experiments.linear.gross import FIG5B_METHODS, SpectraResult
+from sgdnoise.experiments.linear.gross import FigureResult
+from sgdnoise.experiments.linear.gross_fig2 import random_projector_variances
 from sgdnoise.report.figures import plt
 from sgdnoise.report.folder import ResultFolder
 
 
-def save_fig3(result: SpectraResult, folder: ResultFolder) -> None:
-    """Fig. 3a/3b: noise-covariance spectra per P/N, and the extremes over P/N."""
-    fig, (ax_a, ax_b, ax_c) = plt.subplots(1, 3, figsize=(15, 4.3))
-    for curve in result.curves.values():
-        ratio = curve["P_over_N"]
-        rank = np.arange(1, len(curve["exact"]) + 1)
-        (line,) = ax_a.plot(rank, curve["measured"], lw=1.5, label=f"P/N = {ratio:g} measured")
-        ax_a.plot(rank, curve["exact"], ls="--", color=line.get_color(), label=f"P/N = {ratio:g} exact")
-        ax_b.plot(rank, curve["exact"], color=line.get_color(), label=f"P/N = {ratio:g} exact")
-        ax_b.plot(rank, curve["hessian_approximation"], ls="--", color=line.get_color(),
-                  label=f"P/N = {ratio:g} Hessian approx.")
-    ext = result.extremes or {}
-    for key, ls in (("exact", "-"), ("hessian_approximation", "--")):
-        ax_c.plot(ext["P_over_N"], ext[f"{key}_max"], ls=ls, color="C3", label=f"max, {key}")
-        ax_c.plot(ext["P_over_N"], ext[f"{key}_min"], ls=ls, color="C4", label=f"min, {key}")
-    for ax, title in ((ax_a, "(a) measured vs exact"), (ax_b, "(b) exact vs Hessian approximation")):
-        ax.set_yscale("log")
-        ax.set_xlabel("rank")
-        ax.set_ylabel(r"eigenvalue of $C$ / ($\sigma_x^2\sigma_\epsilon^2/S$)")
-        ax.set_title(title)
-        ax.legend(fontsize=7)
-    ax_c.set_xscale("log")
-    ax_c.set_yscale("log")
-    ax_c.set_xlabel("P / N")
-    ax_c.set_title("(inset) largest and smallest eigenvalue")
-    ax_c.legend(fontsize=7)
-    folder.save_figure(fig, "gross_fig3", "panels (a), (b) and the inset of Fig. 3")
+def footer(fig, text: str) -> None:
+    """Run settings under the panels."""
+    fig.text(0.01, 0.005, text, fontsize=7, color="0.3", ha="left", va="bottom")
+
+
+def finish(result: FigureResult, folder: ResultFolder, fig, name: str, description: str) -> None:
+    """Save the figure, the arrays and summary.json."""
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    folder.save_figure(fig, name, description, tight=False)
+    folder.write_arrays(f"{name}.npz", result.arrays, "the curves of the figure")
     folder.write_summary(result.to_summary())
 
 
-def save_fig5b(result: SpectraResult, folder: ResultFolder) -> None:
-    """Fig. 5b: weight-covariance spectra per P/N and the trace error of each theory."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for index, curve in enumerate(result.curves.values()):
-        ratio = curve["P_over_N"]
-        rank = np.arange(1, len(curve["measured"]) + 1)
-        (line,) = axes[0].plot(rank, curve["measured"], lw=1.5, label=f"P/N = {ratio:g} measured")
-        for method, ls, lw in zip(FIG5B_METHODS, ("--", "-.", ":"), (1.5, 0.8, 0.8)):
-            axes[0].plot(rank, curve[method], ls=ls, color=line.get_color(), lw=lw)
-        axes[1].errorbar(ratio, 0, yerr=2 * curve["measured_trace_relative_stderr"], color="grey", capsize=3,
-                         label="±2 s.e. of the measurement" if index == 0 else None)
-        for j, method in enumerate(FIG5B_METHODS):
-            axes[1].scatter(ratio, curve["trace_relative_error"][method], color=f"C{j}", marker="os^"[j],
-                            label=method if index == 0 else None)
-    axes[0].set_yscale("log")
-    axes[0].set_xlabel("rank")
-    axes[0].set_ylabel(r"eigenvalue of $M$ / ($\eta\sigma_\epsilon^2/2S$)")
-    axes[0].set_title("solid: measured; dashed: exact (3c); dash-dot: continuum; dotted: detailed balance",
-                      fontsize=8)
-    axes[0].legend(fontsize=7)
-    axes[1].axhline(0, color="black", lw=0.5)
-    axes[1].set_xscale("log")
-    axes[1].set_xlabel("P / N")
-    axes[1].set_ylabel("tr M: theory / measured - 1")
-    axes[1].legend(fontsize=8)
-    folder.save_figure(fig, "gross_fig5b", "weight-covariance spectra and trace errors")
-    folder.write_summary(result.to_summary())
+def save_fig2(result: FigureResult, folder: ResultFolder) -> None:
+    """Fig. 2a (N var of the projector's elements against s = P/N) and 2b (ordered K against the i.i.d. law)."""
+    a = result.arrays
+    fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(12, 4.6))
+    s = a["s"]
+    FIG2A_N, FIG2B_P = [int(v) for v in a["N"]], [int(v) for v in a["P"]]
+    fine = np.logspace(np.log10(s[0]), np.log10(s[-1]), 100)
+    for i, n in enumerate(FIG2A_N):
+        ax_a.plot(s, n * a["offdiagonal_variance"][i], "o", color=f"C{i}", label=f"off-diagonal, N = {n}")
+        ax_a.plot(s, n * a["diagonal_variance"][i], "s", mfc="none", color=f"C{i}", label=f"diagonal, N = {n}")
+    off, diag = random_projector_variances(fine * 100, 100)
+    ax_a.plot(fine, 100 * off, "k-", lw=0.8, label="random projector (N = 100)")
+    ax_a.plot(fine, 100 * diag, "k--", lw=0.8)
+    fa = result.data["fig2a"]
+    ax_a.plot(fine, 0.5 * fine**-1.8, "k:", label=r"$\propto s^{-1.8}$ (caption)")
+    ax_a.set(xscale="log", yscale="log", xlabel="s = P / N",
+             ylabel=r"N $\times$ variance of the elements of $X^+X$",
+             title=f"(a) fitted exponents: off-diag. {fa['fitted_exponent_offdiagonal']:.2f}, "
+                   f"diag. {fa['fitted_exponent_diagonal']:.2f}")
+    ax_a.legend(fontsize=6, ncol=2)
+    for row, p in enumerate(FIG2B_P):
+        values = a["sorted_K"][row, :p]
+        if np.all(np.isnan(values)):
+            continue
+        frac = (np.arange(1, p + 1) - 0.5) / p
+        color = plt.cm.viridis(row / max(len(FIG2B_P) - 1, 1))
+        ax_b.plot(frac, values, color=color, lw=1.2, label=f"P = {p}")
+    frac = (np.arange(1, FIG2B_P[-1] + 1) - 0.5) / FIG2B_P[-1]
+    ax_b.plot(frac, a[f"iid_{FIG2B_P[-1]}"], "k:", lw=1.5, label=r"i.i.d. $K^{\mu\mu}=\epsilon_\mu^2$")
+    ax_b.set(yscale="log", ylim=(1e-6, 30), xlabel=r"rank $\mu$ / P (entries ordered by magnitude)",
+             ylabel=r"$K^{\mu\mu} / \sigma_\epsilon^2$ (mean over realisations)",
+             title=f"(b) N = 50, {result.config['fig2b']['realisations']} realisations each")
+    ax_b.legend(fontsize=7)
+    footer(fig, f"X^+X read as the P x P projector X(X^T X)^-1 X^T; K = diag(r^2), r = (I - X X^+) eps; "
+                f"(a) {result.config['fig2a']['realisations']} realisations per point; seed {result.config['seed']}")
+    finish(result, folder, fig, "gross_fig2", "Fig. 2a/2b: projector element variances and ordered K")
+
+
+def save_fig4(result: FigureResult, folder: ResultFolder) -> None:
+    """Fig. 4: modes z_k(t) and the loss, single run and replica mean against the moment recursion."""
+    a, d, c = result.arrays, result.data, result.config
+    t = a["t"]
+    fig, (ax, ax_in) = plt.subplots(1, 2, figsize=(12, 4.6))
+    for j, k in enumerate(c["modes"]):
+        ax.plot(t[1:], a["z_single"][1:, j], color=f"C{j}", lw=1, label=f"$z_{{{k}}}$, single SGD run")
+        ax.plot(t[1:], a["z_theory"][1:, j], "--", color="k" if j == 0 else f"C{j}", lw=1,
+                label=r"$\langle z_k(t)\rangle$ (moment recursion)" if j == 0 else None)
+        ax.fill_between(t[1:], (a["z_theory"] - a["z_theory_sd"])[1:, j], (a["z_theory"] + a["z_theory_sd"])[1:, j],
+                        color=f"C{j}", alpha=0.15, lw=0)
+        ax.axhline(d["modes"][f"k={k}"]["z_star"], color=f"C{j}", lw=0.5, ls=":")
+    ax2 = ax.twinx()
+    ax2.plot(t[1:], a["loss_single"][1:], "-.", color="0.4", label="loss, single run")
+    ax2.set_ylabel("training loss L")
+    ax.set(xscale="log", xlabel="SGD step t", ylabel=r"mode $z_k = V_k^\top w$",
+           title="modes: solid SGD, dashed mean prediction, band ±1 s.d. of a run, dotted $z_k^*$")
+    ax.legend(fontsize=7, loc="upper left")
+    ax_in.plot(t[1:], a["loss_single"][1:], color="0.4", lw=1, label="loss, single run")
+    ax_in.errorbar(t[1:], a["loss_mean"][1:], yerr=2 * a["loss_se"][1:], fmt=".", ms=3, color="C3",
+                   label=f"loss, mean of {c['replicas']} runs ±2 s.e.")
+    ax_in.plot(t[1:], a["loss_theory"][1:], "k--", label="E L(t) (moment recursion)")
+    dev1 = np.abs(a["z_single"][1:, 0] - d["modes"]["k=1"]["z_star"])
+    ax_in.plot(t[1:], dev1, color="C0", lw=0.8, label=r"$|z_1(t) - z_1^*|$, single run")
+    ax_in.axhline(d["L_stationary_sgd"], color="0.6", lw=2, label=r"$L^*$: stationary SGD loss (§3c)")
+    ax_in.axhline(d["L_min"], color="0.6", lw=1, ls=":", label=r"$L(w^*)$")
+    ax_in.set(xscale="log", yscale="log", xlabel="SGD step t", ylabel="loss, |mode deviation|",
+              title=f"inset (log-log); mean vs theory: max {d['max_deviation_loss_replica_mean_in_se']:.1f} s.e.")
+    ax_in.legend(fontsize=7)
+    footer(fig, f"N = {c['N']}, P = {c['P']}, lr = {c['lr']}, S = {c['S']}, sigma_eps^2 = {c['label_noise']}, "
+                f"start w = 0, with replacement; k = 1 the largest eigenvalue of H; seed {c['seed']}")
+    finish(result, folder, fig, "gross_fig4", "Fig. 4: relaxation of modes and loss")

@@ -1,141 +1,81 @@
-"""Reproductions of Gross, Raulf & Räth (arXiv 2311.14120), Figs. 3a/3b and 5b: the computations.
+"""Reproductions of Gross, Raulf & Räth (arXiv 2311.14120): what the figures share.
 
-``gross-fig3``
-    Eigenvalues of the gradient-noise covariance C of linear regression at w*
-    (N = 100, S = 10, sigma_eps^2 = 1e-2, P/N in {1.1, 2, 50}), normalised by
-    sigma_x^2 sigma_eps^2 / S: measured from sampled mini-batches, the exact
-    expression and the Hessian approximation C ~ sigma_r^2 H / S
-    (docs/theory.md §2), with the largest and smallest eigenvalue over P.
-``gross-fig5b``
-    Eigenvalues of the stationary weight covariance M = <delta delta^T>
-    (N = 100, lr = 0.1, S = 10, sigma_eps^2 = 0.25, P/N from 1.05 to 10),
-    normalised by lr sigma_eps^2 / (2S): simulation against the exact finite-lr
-    solution (§3c), the continuum Lyapunov solution (§3a) and detailed balance.
+One module per figure computes it and returns a :class:`FigureResult`:
+:mod:`.gross_fig2` (Fig. 2a/2b), :mod:`.gross_fig3` (Fig. 3a/3b/3c), :mod:`.gross_fig4`
+(Fig. 4), :mod:`.gross_fig5` (Fig. 5a, 5c) and :mod:`.gross_fig5b` (Fig. 5b).  The
+figures are drawn by :mod:`sgdnoise.report.gross` and its siblings.
 
-One data realisation per P (the paper averages the theory over several); the
-seed fixes it.  The figures are drawn by :mod:`sgdnoise.report.gross`.
+The paper's equations are not available to us, only its figure captions
+(``shared/seeds/000_*.txt``); every module says what it implements in their place
+and cites docs/theory.md.  Data realisations are teacher-student data
+(docs/theory.md §1) from the named seed streams ``gross-figX``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from sgdnoise._spec import rng
+from sgdnoise._spec import rng, stream_seed
 from sgdnoise.interrupts import stop_requested
-from sgdnoise.dynamics.simulator import SimulationConfig, relaxation_steps, simulate
 from sgdnoise.problems.linear import LinearRegression
-from sgdnoise.progress import progress_bar
-from sgdnoise.sampling import Sampler
-from sgdnoise.stats.streaming import CovarianceAccumulator
-from sgdnoise.theory import noise_covariance, stationary_covariance
+from sgdnoise.theory import stationary_covariance
 
 N, S = 100, 10
-FIG5B_METHODS = ("exact", "continuum", "detailed-balance")
 
 
 @dataclass
-class SpectraResult:
-    """Spectra per P/N (``curves``), the settings, and for Fig. 3 the extremes over P/N."""
+class FigureResult:
+    """Settings (``config``), the caption's quantities (``data``, into summary.json) and the curves (``arrays``)."""
 
     config: dict[str, Any]
-    curves: dict[str, dict[str, Any]]
-    extremes: dict[str, list[float]] | None = None
+    data: dict[str, Any]
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
     status: str = "completed"
 
     def to_summary(self) -> dict[str, Any]:
-        summary = {"status": self.status, "config": self.config, "curves": self.curves}
-        if self.extremes is not None:
-            summary["extremes"] = self.extremes
-        return summary
+        return {"status": self.status, "config": self.config, **self.data}
 
 
-def measured_noise_covariance(problem: LinearRegression, sampling: str, batches: int,
-                              generator: np.random.Generator) -> np.ndarray:
-    """Covariance of the batch-gradient noise at w*, from ``batches`` sampled mini-batches."""
-    G = problem.per_example_gradients()
-    centred = G - G.mean(axis=0)
-    sampler = Sampler(sampling, problem.n_examples, S, replicas=1, rng=generator)
-    acc = CovarianceAccumulator(G.shape[1])
-    for start in range(0, batches, 20_000):
-        acc.add(centred[sampler.draw(min(20_000, batches - start))[:, 0]].mean(axis=1))
-    return acc.covariance()
+def teacher_student(n_features: int, n_examples: int, label_noise: float, seed: int,
+                    *stream: str | int) -> tuple[LinearRegression, np.ndarray]:
+    """Teacher-student data (docs/theory.md §1) and the teacher u, from the stream ``stream`` of ``seed``."""
+    gen = rng(seed, *stream)
+    X = gen.normal(0.0, np.sqrt(1.0 / n_features), size=(n_examples, n_features))
+    teacher = gen.normal(size=n_features)
+    y = X @ teacher + gen.normal(0.0, np.sqrt(label_noise), size=n_examples)
+    source = {"kind": "teacher-student", "N": n_features, "P": n_examples, "label_noise": label_noise,
+              "outputs": 1, "feature_variance": 1.0 / n_features, "seed": seed, "stream": list(map(str, stream))}
+    return LinearRegression(X, y[:, None], source), teacher
 
 
-def fig3(seed: int, progress: bool = True) -> SpectraResult:
-    """Gross et al. Fig. 3a/3b: noise-covariance spectrum, measured, exact and Hessian approximation."""
-    label_noise, ratios = 1e-2, (1.1, 2.0, 50.0)
-    norm = (1.0 / N) * label_noise / S
-    config = {"N": N, "S": S, "label_noise": label_noise, "P_over_N": ratios, "seed": seed,
-              "sampling": "with-replacement", "normalisation": "sigma_x^2 sigma_eps^2 / S"}
-    curves = {}
-    for ratio in progress_bar(progress, iterable=ratios, desc="gross-fig3"):
-        if stop_requested():
-            break
-        problem = LinearRegression.teacher_student(N, int(round(ratio * N)), label_noise, seed=seed)
-        exact = np.linalg.eigvalsh(noise_covariance(problem.X, problem.Y, S))[::-1] / norm
-        hess = np.linalg.eigvalsh(noise_covariance(problem.X, problem.Y, S, approx="hessian"))[::-1] / norm
-        sampled = measured_noise_covariance(problem, "with-replacement", 200_000,
-                                            rng(seed, "gross-fig3", f"{ratio:g}"))
-        measured = np.linalg.eigvalsh(sampled)[::-1] / norm
-        curves[f"P/N={ratio:g}"] = {
-            "P_over_N": ratio, "measured": measured, "exact": exact, "hessian_approximation": hess,
-            "relative_difference_measured_exact_max": float(np.max(np.abs(measured / exact - 1))),
-            "relative_difference_hessian_exact_max": float(np.max(np.abs(hess / exact - 1))),
-        }
-    return SpectraResult(config, curves, _extremes_over_P(label_noise, norm, seed), _status(curves, ratios))
+def realisation(n_features: int, n_examples: int, label_noise: float, seed: int, *stream: str | int
+                ) -> LinearRegression:
+    """One data realisation (:meth:`LinearRegression.teacher_student` seeded by a named stream)."""
+    return LinearRegression.teacher_student(n_features, n_examples, label_noise,
+                                            seed=stream_seed(seed, *stream))
 
 
-def _extremes_over_P(label_noise: float, norm: float, seed: int) -> dict[str, list[float]]:
-    grid = np.array([1.05, 1.1, 1.2, 1.5, 2, 3, 5, 10, 20, 50])
-    ext: dict[str, list[float]] = {"P_over_N": grid.tolist()}
-    for key in ("exact", "hessian_approximation"):
-        ext[f"{key}_max"], ext[f"{key}_min"] = [], []
-    for ratio in grid:
-        problem = LinearRegression.teacher_student(N, int(round(ratio * N)), label_noise, seed=seed)
-        for key, approx in (("exact", "exact"), ("hessian_approximation", "hessian")):
-            ev = np.linalg.eigvalsh(noise_covariance(problem.X, problem.Y, S, approx=approx)) / norm
-            ext[f"{key}_max"].append(float(ev[-1]))
-            ext[f"{key}_min"].append(float(ev[0]))
-    return ext
+def stationary_start(problem: LinearRegression, lr: float, batch_size: int, replicas: int,
+                     generator: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Starting weights w* + delta with delta ~ N(0, M), M the exact stationary covariance (docs/theory.md §3c).
+
+    Returns the starts (replicas, N) and M.  The second moments of SGD obey a linear
+    recursion whose fixed point is M (§3c), so runs started this way have the
+    stationary second moments at every step (in expectation) and need no burn-in
+    for them; higher moments are not those of the stationary law.
+    """
+    M = stationary_covariance(problem.X, problem.Y, lr, batch_size, method="exact")
+    lam, U = np.linalg.eigh(M)
+    root = U * np.sqrt(np.clip(lam, 0, None))
+    deltas = generator.normal(size=(replicas, M.shape[0])) @ root.T
+    return problem.minimiser[:, 0] + deltas, M
 
 
-def fig5b(seed: int, progress: bool = True) -> SpectraResult:
-    """Gross et al. Fig. 5b: eigenvalues of the weight covariance, simulated vs theory."""
-    lr, label_noise, ratios = 0.1, 0.25, (1.05, 1.1, 1.2, 1.5, 2.0, 4.0, 10.0)
-    norm = lr * label_noise / (2 * S)
-    config = {"N": N, "S": S, "lr": lr, "label_noise": label_noise, "P_over_N": ratios, "seed": seed,
-              "sampling": "with-replacement", "normalisation": "lr sigma_eps^2 / (2 S)"}
-    curves = {}
-    for ratio in progress_bar(progress, iterable=ratios, desc="gross-fig5b"):
-        if stop_requested():
-            break
-        problem = LinearRegression.teacher_student(N, int(round(ratio * N)), label_noise, seed=seed)
-        relax = float(relaxation_steps(problem.hessian_eigenvalues, lr, 0.0).max())
-        steps = int(np.clip(30 * relax, 100_000, 2_000_000))
-        simulation = SimulationConfig(lr=lr, batch_size=S, steps=steps, burn_in=int(min(10 * relax, 1_000_000)),
-                                      replicas=8, full_covariance=True, covariance_every=10, seed=seed)
-        result = simulate(problem, simulation, progress=False)
-        measured = np.linalg.eigvalsh(result.covariance)[::-1] / norm
-        theory = {method: np.linalg.eigvalsh(stationary_covariance(problem.X, problem.Y, lr, S,
-                                                                   method=method))[::-1] / norm
-                  for method in FIG5B_METHODS}
-        trace = {m: float(v.sum()) for m, v in theory.items()}
-        curves[f"P/N={ratio:g}"] = {
-            "P_over_N": ratio, "measured": measured, **theory,
-            "trace_relative_error": {m: (t - measured.sum()) / measured.sum() for m, t in trace.items()},
-            "measured_trace_relative_stderr": float(result.var_theta_trace.stderr / result.var_theta_trace.value),
-            "steps": steps, "burn_in": simulation.burn_in, "replicas": simulation.replicas,
-            "slowest_relaxation_steps": relax,
-            "directions_not_equilibrated": int((~result.equilibrated).sum()),
-        }
-    return SpectraResult(config, curves, status=_status(curves, ratios))
-
-
-def _status(curves: dict[str, Any], ratios: tuple[float, ...]) -> str:
-    """``completed``, or how far the sweep over P/N got before a stop was requested."""
+def sweep_status(done: int, total: int, what: str) -> str:
+    """``completed``, or how far a sweep got before a stop was requested."""
     signal = stop_requested()
-    if signal is None:
+    if signal is None and done == total:
         return "completed"
-    return f"interrupted ({signal}) after {len(curves)} of {len(ratios)} values of P/N; the last may be partial"
+    return f"interrupted ({signal}) after {done} of {total} {what}; the last may be partial"
