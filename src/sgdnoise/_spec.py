@@ -108,18 +108,21 @@ def check_stable(lr: float, max_eigenvalue: float, momentum: float, name: str = 
             name=name)
 
 
-def stream_seed(seed: int, *names: str | int) -> np.random.SeedSequence:
+def stream_seed(seed: int | np.random.SeedSequence, *names: str | int) -> np.random.SeedSequence:
     """The seed sequence of the stream ``names`` under ``seed``.
 
     The stream is keyed by a stable hash of its names, so streams are
     independent, reproducible across runs and Python versions, and adding a new
-    stream never changes the numbers of an existing one.
+    stream never changes the numbers of an existing one.  ``seed`` may itself be
+    a stream (a ``SeedSequence``): the names then extend its key (nested streams).
     """
     key = tuple(int.from_bytes(hashlib.sha256(str(n).encode()).digest()[:4], "little") for n in names)
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.SeedSequence(entropy=seed.entropy, spawn_key=tuple(seed.spawn_key) + key)
     return np.random.SeedSequence(entropy=int(seed), spawn_key=key)
 
 
-def rng(seed: int, *names: str | int) -> np.random.Generator:
+def rng(seed: int | np.random.SeedSequence, *names: str | int) -> np.random.Generator:
     """A NumPy generator for the named stream (see :func:`stream_seed`)."""
     return np.random.default_rng(stream_seed(seed, *names))
 

@@ -17,7 +17,7 @@ from sgdnoise.errors import UsageError
 from sgdnoise.experiments.ivfr.analysis import analyse_layer
 from sgdnoise.experiments.ivfr.config import IvfrConfig
 from sgdnoise.experiments.ivfr.mlp import run_mlp
-from sgdnoise.experiments.ivfr.results import IvfrResult, profiles_of, status
+from sgdnoise.experiments.ivfr.results import IvfrResult, profiles_of
 from sgdnoise.interrupts import announce_phase
 from sgdnoise.measure.pca import aggregate, projected_variances
 from sgdnoise.sampling import Sampler
