@@ -30,15 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from sgdnoise.errors import UsageError
-
-
-def _range_basis(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positive eigenvalues of H and their eigenvectors (rank rule of numpy.linalg.matrix_rank)."""
-    lam, V = np.linalg.eigh(np.asarray(H, np.float64))
-    keep = lam > lam[-1] * H.shape[0] * np.finfo(np.float64).eps
-    if not keep.any():
-        raise UsageError("H has no positive eigenvalue")
-    return lam[keep], V[:, keep]
+from sgdnoise.theory.lyapunov import range_eigenbasis
 
 
 def detailed_balance_spectrum(H: np.ndarray, C: np.ndarray, lr: float) -> np.ndarray:
@@ -47,7 +39,7 @@ def detailed_balance_spectrum(H: np.ndarray, C: np.ndarray, lr: float) -> np.nda
     Computed as the eigenvalues of the symmetric ``(lr/2) H^-1/2 C H^-1/2``, to which
     ``(lr/2) H^-1 C`` is similar (docs/theory.md §3a, method ``detailed-balance``).
     """
-    lam, V = _range_basis(H)
+    lam, V = range_eigenbasis(np.asarray(H, np.float64))
     root = 1 / np.sqrt(lam)
     sym = 0.5 * lr * root[:, None] * (V.T @ C @ V) * root[None, :]
     return np.linalg.eigvalsh((sym + sym.T) / 2)[::-1]
@@ -63,7 +55,7 @@ def antisymmetric_spectrum(H: np.ndarray, C: np.ndarray, M: np.ndarray, lr: floa
 
     Each modulus appears twice (a pair +- i a_k; one zero for odd rank).
     """
-    lam, V = _range_basis(H)
+    lam, V = range_eigenbasis(np.asarray(H, np.float64))
     Q = V.T @ antisymmetric_part(H, C, M, lr) @ V
     root = 1 / np.sqrt(lam)
     A = 0.5 * lr * root[:, None] * Q * root[None, :]
