@@ -6,7 +6,7 @@ point.  Here the same recursion is iterated from an initial condition instead
 (Gross, Raulf & Räth, arXiv 2311.14120, Fig. 4: the mean relaxation of the modes
 z_k and of the loss).  The paper's equation for <z_k(t)> (their eq_LR_modes_dyn)
 is not available to us, only the caption; what we implement is derived here
-(derived for sgdnoise, checked against simulation in tests/gross/test_relaxation.py).
+(derived for sgdnoise, checked against simulation in tests/gross/test_theory_gross.py).
 
 In the eigenbasis of H (``H = V Lambda V^T``, rotated inputs ``Z = X V``,
 residuals ``r = X w* - y``), with ``m_t = E delta_t``, ``M_t = E delta_t delta_t^T``,
