@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, gmres
 
-from sgdnoise.errors import UsageError
+from sgdnoise.theory.epoch_exact import check_epoch_inputs
 from sgdnoise.theory.exact import _eigenbasis, _mean_square_unstable
 from sgdnoise._spec import check_stable
 
@@ -160,25 +160,6 @@ def _full_batch_inverse(eps, beta, M):
     return vec, mat
 
 
-def _check_inputs(X: np.ndarray, y: np.ndarray, lr, batch_size, momentum) -> None:
-    if X.ndim != 2 or y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
-        raise UsageError(f"X must be (P, N) and y (P,) or (P, 1) with the same P; got {X.shape} and {y.shape}")
-    if y.ndim == 2 and y.shape[1] != 1:
-        raise UsageError(f"y must have one output column (shape (P,) or (P, 1)); got {y.shape}")
-    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
-        raise UsageError("X and y must be finite (no NaN or inf)")
-    P = X.shape[0]
-    if isinstance(lr, bool) or not (isinstance(lr, (int, float, np.integer, np.floating)) and np.isfinite(lr) and lr > 0):
-        raise UsageError(f"lr must be a finite number > 0; got {lr!r}")
-    if (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
-            or not 1 <= batch_size <= P // 2):
-        raise UsageError(f"batch_size must be an integer between 1 and P / 2 = {P // 2} (at least two batches "
-                         f"per epoch); got {batch_size!r}")
-    if isinstance(momentum, bool) or not (isinstance(momentum, (int, float, np.integer, np.floating))
-                                          and np.isfinite(momentum) and 0 <= momentum < 1):
-        raise UsageError(f"momentum must be in [0, 1); got {momentum!r}")
-
-
 def epoch_stationary_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0) -> EpochTheory:
     r"""Stationary moments of epoch-based SGD on linear regression, method ``epoch`` (docs/theory.md §3f).
 
@@ -241,7 +222,7 @@ def epoch_stationary_moments(X, y, lr: float, batch_size: int, momentum: float =
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    _check_inputs(X, y, lr, batch_size, momentum)
+    check_epoch_inputs(X, y, lr, batch_size, momentum, max_batch=X.shape[0] // 2)
     P, N = X.shape
     S = int(batch_size)
     M = P // S
