@@ -1,44 +1,14 @@
 """Dense reference of the usage-correlation closure (docs/theory.md §3g), for tests only.
 
-The first, literal implementation of the closure, kept to check that the fast one in
-``sgdnoise.theory.epoch_closure`` gives the same numbers to round-off.
-
-Tracks, besides the augmented second moment ``m = E[x~ x~^T]`` (``x~ = (delta_k, delta_{k-1}, 1)``),
-the correlation of the whole augmented moment with the usage indicator of every example,
-``D_mu = E[(n_mu - p) x~ x~^T]`` (its last column is ``c_mu = E[(n_mu - p) x]``).  Conditioned
-on the used set U every quantity of the next step is an exact polynomial in the indicators;
-the one approximation is the *linear closure*
-
-    E[x~ x~^T | U] ~= m + alpha sum_sigma (n_sigma - p) D_sigma,   alpha = (P - 1) / (P p (1 - p)),
-
-the best predictor affine in the indicators (it reproduces m and every D_mu exactly, and keeps
-the sum rules sum_mu (n_mu - p) = 0, sum_mu D_mu = 0).  The expectations over U are then
-hypergeometric moments of the indicators (up to third order; the fourth-order term, of order
-b_R c^2 D, is dropped).  Exact for additive noise (the D_mu enter only through K D K sandwiches
-whose additive part is zero).  Cost: P^2 (2N)^2 N per step -- a reference for P up to ~50.
+The first, literal implementation: every D_mu a full (2N+1)^2 matrix, every kick sandwich
+formed explicitly (memory P (2N+1)^2, time P^2 N^3 per step).  Kept to check that the
+structured one in ``sgdnoise.theory.epoch_closure`` gives the same numbers to round-off.
 """
 from __future__ import annotations
 
 import numpy as np
-from scipy.sparse.linalg import LinearOperator, gmres
 
-from sgdnoise.theory.epoch_exact import _gradient_descent_inverse, _moments
-from sgdnoise.theory.exact import _eigenbasis
-from sgdnoise._spec import check_stable
-
-
-def _hyper(P, k):
-    """Central moments of the indicators of a uniform k-subset of P: (v2, C2_ab, t_aab - t_abc, t3, p)."""
-    p = k / P
-    pi2 = k * (k - 1) / (P * (P - 1))
-    pi3 = k * (k - 1) * (k - 2) / (P * (P - 1) * (P - 2)) if P > 2 else 0.0
-    c2aa = p * (1 - p)
-    c2ab = pi2 - p * p
-    c3aaa = p * (1 - p) * (1 - 2 * p)
-    c3aab = (1 - 2 * p) * c2ab
-    c3abc = pi3 - 3 * p * pi2 + 2 * p ** 3
-    return {"p": p, "v2": c2aa - c2ab, "c2ab": c2ab, "c2aa": c2aa, "t1": c3aab - c3abc,
-            "t3": c3aaa - 3 * c3aab + 2 * c3abc}
+from sgdnoise.theory.epoch_closure import _hyper, batch_law, closure_moments
 
 
 class ClosureEpoch:
@@ -113,15 +83,7 @@ class ClosureEpoch:
         h = _hyper(P, j * S)
         p, v2 = h["p"], h["v2"]
         al = 1.0 / v2 if v2 > 0 else 0.0
-        aR = S * (R - S) / (R * (R - 1)) if R > 1 else 0.0
-        bR = S * (S - 1) / (R * (R - 1)) if R > 1 else 0.0
-        w = 1 - S / R
-        q = (S - 1) / (R - 1) if R > 1 else 0.0
-        if R == S:
-            a1, b1 = 0.0, 1.0 if S > 1 else 0.0
-        else:
-            a1 = (S - 1) * (R - S) / ((R - 1) * (R - 2))
-            b1 = (S - 1) * (S - 2) / ((R - 1) * (R - 2))
+        aR, bR, w, q, a1, b1 = batch_law(R, S)
         e = lambda Mn: np.pad(Mn, ((0, self.D - n), (0, 0)))  # (n, .) -> (D, .)
 
         def ee(Q):  # (n, n) -> (D, D)
@@ -182,43 +144,5 @@ class ClosureEpoch:
 
 
 def dense_closure_moments(X, y, lr, batch_size, momentum=0.0):
-    """Stationary moments of epoch SGD on linear regression by the usage-correlation closure.
-
-    Same conventions and return type as :func:`sgdnoise.theory.epoch_exact.epoch_exact_moments`
-    (time averages over the M positions, ``var_theta`` per ascending eigendirection).  Exact
-    for additive noise and for the first step of an epoch; otherwise the linear closure in
-    the indicators (module notes).  Dense: memory P (2N+1)^2, time P^2 N^2 per step, so a
-    method for P * N up to a few 10^4 (demo size: about 40 s per epoch pass).
-    """
-    X = np.asarray(X, float)
-    y = np.asarray(y, float)
-    P = X.shape[0]
-    S = int(batch_size)
-    M = P // S
-    Y = y.reshape(P, 1)
-    basis = _eigenbasis(X, Y)
-    lam_all, V_all = np.linalg.eigh(X.T @ X / P)
-    order = np.argsort(basis.lam)
-    Z, V, lam = basis.Z[:, order], basis.V[:, order], basis.lam[order]
-    check_stable(lr, lam.max(), momentum)
-    r = (Z @ basis.w[order] - Y)[:, 0]
-    ep = ClosureEpoch(Z, r, lam, float(lr), float(momentum), S)
-    D = ep.D
-    corner = np.zeros((D, D)); corner[-1, -1] = 1.0
-    rhs = ep.epoch(corner)[0] - corner
-    rhs[-1, -1] = 0.0
-
-    def apply(v):
-        mm = v.reshape(D, D)
-        out = mm - ep.epoch((mm + mm.T) / 2 + corner)[0] + ep.epoch(corner)[0]
-        return out.ravel()
-
-    op = LinearOperator((D * D, D * D), matvec=apply, dtype=float)
-    pre = LinearOperator((D * D, D * D), matvec=_gradient_descent_inverse(lam * lr, float(momentum), M), dtype=float)
-    sol, _ = gmres(op, rhs.ravel(), rtol=1e-11, atol=0.0, restart=60, maxiter=4, M=pre)
-    m0 = corner + sol.reshape(D, D)
-    m0 = (m0 + m0.T) / 2
-    end, pos = ep.epoch(m0, record=True)
-    ch = end - m0; ch[-1, -1] = 0
-    res = float(np.linalg.norm(ch) / np.linalg.norm(m0 - corner))
-    return _moments(np.array(pos), V, lam_all, V_all, lam.size, M, res)
+    """:func:`sgdnoise.theory.epoch_closure.closure_moments` with this dense epoch map."""
+    return closure_moments(X, y, lr, batch_size, momentum, epoch_class=ClosureEpoch)

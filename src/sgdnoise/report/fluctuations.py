@@ -19,7 +19,7 @@ from sgdnoise.stats.streaming import Estimate
 
 #: Line style of each theory method.
 METHOD_STYLES = {"exact": "-", "kuehn-rosenow": "--", "anticorrelated": (0, (5, 1, 1, 1)),
-                 "continuum": ":", "discrete": "-.", "detailed-balance": (0, (1, 3))}
+                 "continuum": ":", "discrete": "-.", "detailed-balance": (0, (1, 3)), "epoch": (0, (3, 1, 1, 1, 1, 1))}
 QUANTITIES = (("var_theta", r"Var $\theta_i$"), ("var_v", r"Var $v_i$"), ("tau", r"$\tau_i$"))
 
 

@@ -45,6 +45,23 @@ def _hyper(P: int, k: int) -> dict[str, float]:
             "t3": p * (1 - p) * (1 - 2 * p) - 3 * c3aab + 2 * c3abc}
 
 
+def batch_law(R: int, S: int) -> tuple[float, ...]:
+    """Pair weights of an S-batch drawn from R remaining examples (docs/theory.md §3g).
+
+    ``a_R = S(R-S)/(R(R-1))``, ``b_R = S(S-1)/(R(R-1))`` (distinct / same batch pairs), ``w = 1 - S/R``,
+    ``q = (S-1)/(R-1)`` and ``a_1, b_1``: the same for the other S - 1 members of a batch containing mu.
+    """
+    aR = S * (R - S) / (R * (R - 1)) if R > 1 else 0.0
+    bR = S * (S - 1) / (R * (R - 1)) if R > 1 else 0.0
+    q = (S - 1) / (R - 1) if R > 1 else 0.0
+    if R == S:
+        a1, b1 = 0.0, (1.0 if S > 1 else 0.0)
+    else:
+        a1 = (S - 1) * (R - S) / ((R - 1) * (R - 2))
+        b1 = (S - 1) * (S - 2) / ((R - 1) * (R - 2))
+    return aR, bR, 1 - S / R, q, a1, b1
+
+
 def _coefficients(P: int, S: int, j: int) -> dict[str, float]:
     """Scalar weights of one step j of the closure: the batch law given |U| = jS and the closure.
 
@@ -56,15 +73,7 @@ def _coefficients(P: int, S: int, j: int) -> dict[str, float]:
     h = _hyper(P, j * S)
     p, v2, t1, t3 = h["p"], h["v2"], h["t1"], h["t3"]
     al = 1.0 / v2 if v2 > 0 else 0.0
-    aR = S * (R - S) / (R * (R - 1)) if R > 1 else 0.0
-    bR = S * (S - 1) / (R * (R - 1)) if R > 1 else 0.0
-    w = 1 - S / R
-    q = (S - 1) / (R - 1) if R > 1 else 0.0
-    if R == S:
-        a1, b1 = 0.0, (1.0 if S > 1 else 0.0)
-    else:
-        a1 = (S - 1) * (R - S) / ((R - 1) * (R - 2))
-        b1 = (S - 1) * (S - 2) / ((R - 1) * (R - 2))
+    aR, bR, w, q, a1, b1 = batch_law(R, S)
     k1, k2, k3, k4 = 1 - 2 * q - a1 + b1, b1 - q, a1 - aR, b1 - bR
     sr, dc, used = S / R, h["c2aa"] - h["c2ab"], (1 - p) - al * t1
     return {
@@ -223,7 +232,8 @@ class ClosureEpoch:
         return m, pos
 
 
-def closure_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0) -> EpochMoments:
+def closure_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0,
+                    epoch_class: type = ClosureEpoch) -> EpochMoments:
     """Stationary moments of epoch SGD on linear regression by the usage-correlation closure (docs/theory.md §3g).
 
     Same conventions and return type as :func:`sgdnoise.theory.epoch_exact.epoch_exact_moments`
@@ -232,7 +242,8 @@ def closure_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0) -> 
     the indicators (module notes).  The epoch map is linear in the epoch-start moment m0
     (D restarts at 0), so ``(I - T) m' = T(E) - E`` (E the corner unit matrix) is solved by
     GMRES, one epoch pass per iteration, preconditioned with the full-batch epoch map.
-    Memory 8 P (2N+1)^2 bytes; time ~2 P^2 N^2 flops per step (see :func:`closure_seconds`).
+    Memory a few 8 P (2N+1)^2 bytes; time ~2 P^2 N^2 flops per step (see :func:`closure_cost`).
+    ``epoch_class`` (tests only): another implementation of the same epoch map.
     """
     X = np.asarray(X, float)
     y = np.asarray(y, float)
@@ -247,7 +258,7 @@ def closure_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0) -> 
     Z, V, lam = basis.Z[:, order], basis.V[:, order], basis.lam[order]
     check_stable(lr, lam.max(), momentum)
     r = (Z @ basis.w[order] - Y)[:, 0]
-    ep = ClosureEpoch(Z, r, lam, float(lr), float(momentum), S)
+    ep = epoch_class(Z, r, lam, float(lr), float(momentum), S)
     D = ep.D
     corner = np.zeros((D, D))
     corner[-1, -1] = 1.0
@@ -272,6 +283,13 @@ def closure_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0) -> 
     return _moments(np.array(pos), V, lam_all, V_all, lam.size, M, res)
 
 
-def closure_seconds(P: int, N: int, batch_size: int, gflops: float = 5.0, passes: int = 15) -> float:
-    """Estimated run time of :func:`closure_moments`: ``passes`` epoch passes of M steps of ~4 P^2 N^2 flops."""
-    return passes * (P // batch_size) * 4.0 * P * P * N * N / 2 / (gflops * 1e9)
+#: Seconds per ``P^2 N^2`` of one step (one core, measured at N = 100, P = 200; docs/theory.md §3g).
+SECONDS_PER_UNIT = 3.5e-10
+#: GMRES epoch passes typically needed (rtol 1e-9), plus the right-hand side and the recorded pass.
+PASSES = 22
+
+
+def closure_cost(P: int, N: int, batch_size: int) -> tuple[float, float]:
+    """Estimated (seconds, bytes) of :func:`closure_moments`: ``PASSES`` epochs of M steps; the D_mu stack."""
+    seconds = PASSES * (P // batch_size) * SECONDS_PER_UNIT * float(P) ** 2 * float(N) ** 2
+    return seconds, 8.0 * P * (2 * N + 1) ** 2 * 4
