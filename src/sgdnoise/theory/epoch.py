@@ -1,13 +1,14 @@
-"""Stationary moments of epoch-based SGD on linear regression at realistic sizes (docs/theory.md §3f).
+"""Stationary moments of epoch-based SGD on linear regression at realistic sizes (docs/theory.md §3g).
 
-Method ``epoch``: a position-resolved moment recursion through one epoch that tracks,
+First attempt (method ``epoch`` of `sgdnoise linear` is the closure of
+:mod:`sgdnoise.theory.epoch_closure`): a position-resolved moment recursion through one epoch that tracks,
 besides the first and second moments of the state, the correlation of the weights with
 the usage of every example, ``c_mu = E[(n_mu - p) x]`` (``n_mu = 1`` once example mu has
 been used in the current epoch, ``p = j S / P`` after j steps).  The recursion is exact
 for additive noise (it then reproduces Kuehn-Rosenow, §3d/§3e, for ``S | P``); for the
 state-dependent noise of linear regression the indicator-weighted second moments
 ``E[(n_mu - p) delta delta^T]`` are closed by the Bernoulli (two-point) closure described
-in :func:`epoch_stationary_moments` and ``docs/epoch_theory_notes.md``.  Everything runs in
+in :func:`epoch_stationary_moments` and docs/theory.md §3g.  Everything runs in
 the eigenbasis of H; nothing of size N^2 x N^2 is formed.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sgdnoise._spec import check_stable
 
 @dataclass(frozen=True)
 class EpochTheory:
-    """Time-averaged stationary moments of epoch-based SGD predicted by method ``epoch``.
+    """Time-averaged stationary moments of epoch-based SGD predicted by the first attempt (§3g).
 
     ``var_*`` and ``tau`` are per eigendirection of ``H = X^T X / P`` in ascending order of
     its eigenvalues (``LinearRegression.hessian_eigenvalues`` for K = 1); null directions of
@@ -161,11 +162,11 @@ def _full_batch_inverse(eps, beta, M):
 
 
 def epoch_stationary_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0) -> EpochTheory:
-    r"""Stationary moments of epoch-based SGD on linear regression, method ``epoch`` (docs/theory.md §3f).
+    r"""Stationary moments of epoch-based SGD on linear regression, first attempt (docs/theory.md §3g).
 
     Loss ``(1/2P) sum_mu (w . x_mu - y_mu)^2``, heavy ball ``v_k = beta v_{k-1} - lr g_k``,
     ``w_k = w_{k-1} + v_k``, ``epoch`` sampling (a fresh permutation per epoch cut into
-    ``M = P // S`` batches).  Derivation and accuracy: ``docs/epoch_theory_notes.md``.
+    ``M = P // S`` batches).  Derivation and accuracy: docs/theory.md §3g.
 
     Equations (eigenbasis of H, ``z_mu`` rotated inputs, ``r_mu`` residuals at w*,
     state ``x = (delta_k, delta_{k-1})``, ``p = jS/P`` and ``R = P - jS`` after j steps).
