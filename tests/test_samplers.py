@@ -4,7 +4,8 @@ import pytest
 import torch
 from scipy import stats
 
-from sgdnoise.sampling import SAMPLINGS, Sampler
+from sgdnoise._spec import SAMPLINGS
+from sgdnoise.sampling import Sampler
 from sgdnoise.measure.gradient_noise import noise_autocorrelation
 from sgdnoise.problems.linear import LinearRegression
 from sgdnoise.theory.noise import noise_covariance, noise_kernel
