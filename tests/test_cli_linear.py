@@ -148,3 +148,25 @@ def test_reproduce_lists_and_refuses_unknown_names(run_cli):
     assert status == 0 and "gross-fig3" in stdout and "kuehn-rosenow-quadratic" in stdout
     status, _, stderr = run_cli("reproduce", "gross-fig99")
     assert status == 2 and "NAME must be one of" in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_epoch_sampling_reports_the_epoch_closure(run_cli, tmp_path, monkeypatch):
+    """Epoch sampling on linear regression (K = 1): theory.epoch with var_theta, var_v, tau, compared;
+    a problem whose estimated closure cost is above the limit gets a skipped message instead."""
+    from sgdnoise.experiments.linear import comparison
+
+    args = ("linear", "--N", 4, "--P", 16, "--lr", 0.3, "--batch", 4, "--momentum", 0.3, "--sampling", "epoch",
+            "--steps", 4000, "--burn-in", 400, "--replicas", 4, "--max-lag", 5, "--no-progress")
+    status, stdout, _ = run_cli(*args, "--out", tmp_path / "a")
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    epoch = summary["theory"]["epoch"]
+    assert status == 0 and epoch["exact_here"] is False
+    for key in ("var_theta", "var_v", "tau"):
+        assert len(epoch[key]) == 4 and np.all(np.isfinite(epoch[key]))
+    assert np.isclose(epoch["trace"], np.sum(epoch["var_theta"]))
+    assert "trace_relative_error" in summary["theory"]["comparison"]["epoch"]
+    assert "§3g" in summary["theory"]["note"] and "epoch" in stdout
+    monkeypatch.setattr(comparison, "EPOCH_MAX_SECONDS", 1e-9)
+    status, stdout, _ = run_cli(*args, "--out", tmp_path / "b")
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert status == 0 and summary["theory"]["epoch"]["error"].startswith("skipped: the epoch closure costs")

@@ -97,7 +97,7 @@ def test_closure_first_step_reproduces_exact_used_set_moments():
     ind = np.zeros((ms.shape[0], P))
     ind[np.arange(ms.shape[0])[:, None], em.layers[0].targets] = 1
     D1 = np.einsum("up,ude->pde", ind - S / P, ms)
-    m1c, D1c = ce.step(0, m0, np.zeros((P, D, D)))
+    m1c, D1c = ce.step(0, m0, None)
     np.testing.assert_allclose(m1c, ms.sum(0), rtol=0, atol=1e-13 * np.abs(m0).max())
     np.testing.assert_allclose(D1c, D1, rtol=0, atol=1e-13 * np.abs(D1).max())
 
@@ -110,7 +110,7 @@ def test_closure_is_exact_for_additive_noise():
     X, y, Z, lam, V, r = _eig_problem(N, P, 0)
     lr = 0.5 / lam.max()
     ep = ClosureEpoch(Z, r, lam, lr, 0.0, S)
-    ep.set_kicks(ep.Z, np.pad(ep.rho[:, -1:], ((0, 0), (ep.D - 1, 0))), 0 * ep.Lh)
+    ep.set_kicks(ep.Z, np.pad(ep.rho[:, -1:], ((0, 0), (ep.D - 1, 0))), 0 * lam)
     m = np.zeros((ep.D, ep.D))
     m[-1, -1] = 1
     for _ in range(3000):  # slowest contraction (1 - lr lam_min)^M per epoch
@@ -119,6 +119,32 @@ def test_closure_is_exact_for_additive_noise():
     cov = mbar[:N, :N] - np.outer(mbar[:N, -1], mbar[:N, -1])
     ac = V.T @ stationary_covariance(X, y, lr, S, sampling="epoch", method="anticorrelated") @ V
     np.testing.assert_allclose(np.diag(cov), np.diag(ac), rtol=1e-10)
+
+
+@pytest.mark.parametrize("N, P, S, beta, f", [(5, 10, 2, 0.5, 0.3), (6, 24, 4, 0.0, 0.5), (4, 30, 3, 0.8, 0.2)])
+def test_fast_closure_equals_the_dense_derivation(N, P, S, beta, f):
+    # The structured closure (rank-one kicks, packed T(D), common terms projected out by the sum
+    # rule) gives the numbers of the literal dense one, step by step and at the fixed point.
+    from epoch_closure_dense import ClosureEpoch as Dense, dense_closure_moments
+    from sgdnoise.theory.epoch_closure import ClosureEpoch, closure_moments
+    X, y, Z, lam, _, r = _eig_problem(N, P, 1)
+    lr = f / lam.max()
+    fast, dense = ClosureEpoch(Z, r, lam, lr, beta, S), Dense(Z, r, lam, lr, beta, S)
+    rng = np.random.default_rng(0)
+    L = rng.normal(size=(fast.D, fast.D))
+    m = L @ L.T * 1e-2
+    m[-1, -1] = 1.0
+    Dm = rng.normal(size=(P, fast.D, fast.D)) * 1e-3
+    Dm = Dm + Dm.transpose(0, 2, 1)
+    Dm -= Dm.mean(0)
+    for j in (1, P // S - 2):
+        (mf, Df), (md, Dd) = fast.step(j, m, Dm), dense.step(j, m, Dm)
+        np.testing.assert_allclose(mf, md, rtol=0, atol=1e-12 * np.abs(md).max())
+        np.testing.assert_allclose(Df, Dd, rtol=0, atol=1e-12 * np.abs(Dd).max())
+    a, b = closure_moments(X, y, lr, S, beta), dense_closure_moments(X, y, lr, S, beta)
+    np.testing.assert_allclose(a.var_theta, b.var_theta, rtol=1e-8)
+    np.testing.assert_allclose(a.var_v, b.var_v, rtol=1e-8)
+    np.testing.assert_allclose(a.mean, b.mean, rtol=1e-7, atol=1e-12)
 
 
 @pytest.mark.slow

@@ -29,7 +29,7 @@ from sgdnoise.theory.noise import noise_kernel
 from sgdnoise.report.noise_autocorrelation import AutocorrelationSeries, plot_noise_autocorrelation
 
 #: Theories drawn on the figures of a sampler comparison (the full set stays in each run's own figure).
-COMPARISON_METHODS = ("kuehn-rosenow", "exact", "anticorrelated")
+COMPARISON_METHODS = ("kuehn-rosenow", "exact", "anticorrelated", "epoch")
 
 
 def _series(result: LinearResult) -> FluctuationSeries:

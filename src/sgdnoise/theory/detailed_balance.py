@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from sgdnoise.errors import UsageError
 from sgdnoise.theory.lyapunov import range_eigenbasis
 
 

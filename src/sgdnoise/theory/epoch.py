@@ -1,13 +1,14 @@
-"""Stationary moments of epoch-based SGD on linear regression at realistic sizes (docs/theory.md §3f).
+"""Stationary moments of epoch-based SGD on linear regression at realistic sizes (docs/theory.md §3g).
 
-Method ``epoch``: a position-resolved moment recursion through one epoch that tracks,
+First attempt (method ``epoch`` of `sgdnoise linear` is the closure of
+:mod:`sgdnoise.theory.epoch_closure`): a position-resolved moment recursion through one epoch that tracks,
 besides the first and second moments of the state, the correlation of the weights with
 the usage of every example, ``c_mu = E[(n_mu - p) x]`` (``n_mu = 1`` once example mu has
 been used in the current epoch, ``p = j S / P`` after j steps).  The recursion is exact
 for additive noise (it then reproduces Kuehn-Rosenow, §3d/§3e, for ``S | P``); for the
 state-dependent noise of linear regression the indicator-weighted second moments
 ``E[(n_mu - p) delta delta^T]`` are closed by the Bernoulli (two-point) closure described
-in :func:`epoch_stationary_moments` and ``docs/epoch_theory_notes.md``.  Everything runs in
+in :func:`epoch_stationary_moments` and docs/theory.md §3g.  Everything runs in
 the eigenbasis of H; nothing of size N^2 x N^2 is formed.
 """
 from __future__ import annotations
@@ -17,14 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, gmres
 
-from sgdnoise.errors import UsageError
+from sgdnoise.theory.epoch_exact import check_epoch_inputs
 from sgdnoise.theory.exact import _eigenbasis, _mean_square_unstable
 from sgdnoise._spec import check_stable
 
 
 @dataclass(frozen=True)
 class EpochTheory:
-    """Time-averaged stationary moments of epoch-based SGD predicted by method ``epoch``.
+    """Time-averaged stationary moments of epoch-based SGD predicted by the first attempt (§3g).
 
     ``var_*`` and ``tau`` are per eigendirection of ``H = X^T X / P`` in ascending order of
     its eigenvalues (``LinearRegression.hessian_eigenvalues`` for K = 1); null directions of
@@ -160,31 +161,12 @@ def _full_batch_inverse(eps, beta, M):
     return vec, mat
 
 
-def _check_inputs(X: np.ndarray, y: np.ndarray, lr, batch_size, momentum) -> None:
-    if X.ndim != 2 or y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
-        raise UsageError(f"X must be (P, N) and y (P,) or (P, 1) with the same P; got {X.shape} and {y.shape}")
-    if y.ndim == 2 and y.shape[1] != 1:
-        raise UsageError(f"y must have one output column (shape (P,) or (P, 1)); got {y.shape}")
-    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
-        raise UsageError("X and y must be finite (no NaN or inf)")
-    P = X.shape[0]
-    if isinstance(lr, bool) or not (isinstance(lr, (int, float, np.integer, np.floating)) and np.isfinite(lr) and lr > 0):
-        raise UsageError(f"lr must be a finite number > 0; got {lr!r}")
-    if (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
-            or not 1 <= batch_size <= P // 2):
-        raise UsageError(f"batch_size must be an integer between 1 and P / 2 = {P // 2} (at least two batches "
-                         f"per epoch); got {batch_size!r}")
-    if isinstance(momentum, bool) or not (isinstance(momentum, (int, float, np.integer, np.floating))
-                                          and np.isfinite(momentum) and 0 <= momentum < 1):
-        raise UsageError(f"momentum must be in [0, 1); got {momentum!r}")
-
-
 def epoch_stationary_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0) -> EpochTheory:
-    r"""Stationary moments of epoch-based SGD on linear regression, method ``epoch`` (docs/theory.md §3f).
+    r"""Stationary moments of epoch-based SGD on linear regression, first attempt (docs/theory.md §3g).
 
     Loss ``(1/2P) sum_mu (w . x_mu - y_mu)^2``, heavy ball ``v_k = beta v_{k-1} - lr g_k``,
     ``w_k = w_{k-1} + v_k``, ``epoch`` sampling (a fresh permutation per epoch cut into
-    ``M = P // S`` batches).  Derivation and accuracy: ``docs/epoch_theory_notes.md``.
+    ``M = P // S`` batches).  Derivation and accuracy: docs/theory.md §3g.
 
     Equations (eigenbasis of H, ``z_mu`` rotated inputs, ``r_mu`` residuals at w*,
     state ``x = (delta_k, delta_{k-1})``, ``p = jS/P`` and ``R = P - jS`` after j steps).
@@ -241,7 +223,7 @@ def epoch_stationary_moments(X, y, lr: float, batch_size: int, momentum: float =
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    _check_inputs(X, y, lr, batch_size, momentum)
+    check_epoch_inputs(X, y, lr, batch_size, momentum, max_batch=X.shape[0] // 2)
     P, N = X.shape
     S = int(batch_size)
     M = P // S

@@ -1,4 +1,4 @@
-"""Usage-correlation closure for epoch-based SGD on linear regression (dense prototype, small P).
+"""Usage-correlation closure for epoch-based SGD on linear regression (docs/theory.md §3g).
 
 Tracks, besides the augmented second moment ``m = E[x~ x~^T]`` (``x~ = (delta_k, delta_{k-1}, 1)``),
 the correlation of the whole augmented moment with the usage indicator of every example,
@@ -11,187 +11,243 @@ the one approximation is the *linear closure*
 the best predictor affine in the indicators (it reproduces m and every D_mu exactly, and keeps
 the sum rules sum_mu (n_mu - p) = 0, sum_mu D_mu = 0).  The expectations over U are then
 hypergeometric moments of the indicators (up to third order; the fourth-order term, of order
-b_R c^2 D, is dropped).  Exact for additive noise (the D_mu enter only through K D K sandwiches
-whose additive part is zero).  Cost: P^2 (2N)^2 N per step -- a reference for P up to ~50.
+b_R c^2 D, is dropped).  Exact for additive noise and for the first step of an epoch.
+
+Implementation (the numbers of the dense derivation to round-off, tests/test_epoch_theory.py):
+everything in the eigenbasis of H, where ``A`` is 2 x 2 per direction and
+``Lh = (Lambda, 0, 0)`` diagonal, so every kick term is elementwise or rank one per
+example: ``K_mu Q K_mu^T = s z_mu z_mu^T - z_mu g^T - g z_mu^T + (lam lam^T) o Q_dd`` with
+``u = Q rho_mu``, ``s = rho_mu . u``, ``g = lam o u_d``; terms common to all examples drop out
+of D (the sum rule projects them away).  The one irreducible cost is
+``T(D_mu) = sum_nu z_nu z_nu^T (rho_nu^T D_mu rho_nu) - P Lambda D_mu Lambda`` for every mu:
+two GEMMs of ``P x P x N^2 / 2`` on packed upper triangles, i.e. ~2 P^2 N^2 flops per step.
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, gmres
 
-from sgdnoise.theory.epoch_exact import _gradient_descent_inverse, _moments
-from sgdnoise.theory.exact import _eigenbasis
+from sgdnoise.theory.epoch_exact import EpochMoments, _gradient_descent_inverse, _moments, check_epoch_inputs
+from sgdnoise.theory.exact import _eigenbasis, _mean_square_unstable
 from sgdnoise._spec import check_stable
 
 
-def _hyper(P, k):
-    """Central moments of the indicators of a uniform k-subset of P: (v2, C2_ab, t_aab - t_abc, t3, p)."""
+def _hyper(P: int, k: int) -> dict[str, float]:
+    """Central moments of the indicators of a uniform k-subset of P (pairs, triples; docs/theory.md §3g)."""
     p = k / P
     pi2 = k * (k - 1) / (P * (P - 1))
     pi3 = k * (k - 1) * (k - 2) / (P * (P - 1) * (P - 2)) if P > 2 else 0.0
     c2aa = p * (1 - p)
     c2ab = pi2 - p * p
-    c3aaa = p * (1 - p) * (1 - 2 * p)
     c3aab = (1 - 2 * p) * c2ab
     c3abc = pi3 - 3 * p * pi2 + 2 * p ** 3
     return {"p": p, "v2": c2aa - c2ab, "c2ab": c2ab, "c2aa": c2aa, "t1": c3aab - c3abc,
-            "t3": c3aaa - 3 * c3aab + 2 * c3abc}
+            "t3": p * (1 - p) * (1 - 2 * p) - 3 * c3aab + 2 * c3abc}
+
+
+def batch_law(R: int, S: int) -> tuple[float, ...]:
+    """Pair weights of an S-batch drawn from R remaining examples (docs/theory.md §3g).
+
+    ``a_R = S(R-S)/(R(R-1))``, ``b_R = S(S-1)/(R(R-1))`` (distinct / same batch pairs), ``w = 1 - S/R``,
+    ``q = (S-1)/(R-1)`` and ``a_1, b_1``: the same for the other S - 1 members of a batch containing mu.
+    """
+    aR = S * (R - S) / (R * (R - 1)) if R > 1 else 0.0
+    bR = S * (S - 1) / (R * (R - 1)) if R > 1 else 0.0
+    q = (S - 1) / (R - 1) if R > 1 else 0.0
+    if R == S:
+        a1, b1 = 0.0, (1.0 if S > 1 else 0.0)
+    else:
+        a1 = (S - 1) * (R - S) / ((R - 1) * (R - 2))
+        b1 = (S - 1) * (S - 2) / ((R - 1) * (R - 2))
+    return aR, bR, 1 - S / R, q, a1, b1
+
+
+def _coefficients(P: int, S: int, j: int) -> dict[str, float]:
+    """Scalar weights of one step j of the closure: the batch law given |U| = jS and the closure.
+
+    ``f1, f2``: weights of ``m rho z^T`` and ``D K^T`` in the first-order kick ``E[(n' - p') x G^T]``;
+    ``gT, gm, gd, gs``: weights of ``T(D)``, ``K m K^T``, ``K D K^T`` and ``z k^T + k z^T`` in its
+    second-order part; ``w = 1 - S/R`` the decay of the indicators (docs/theory.md §3g).
+    """
+    R = P - j * S
+    h = _hyper(P, j * S)
+    p, v2, t1, t3 = h["p"], h["v2"], h["t1"], h["t3"]
+    al = 1.0 / v2 if v2 > 0 else 0.0
+    aR, bR, w, q, a1, b1 = batch_law(R, S)
+    k1, k2, k3, k4 = 1 - 2 * q - a1 + b1, b1 - q, a1 - aR, b1 - bR
+    sr, dc, used = S / R, h["c2aa"] - h["c2ab"], (1 - p) - al * t1
+    return {
+        "w": w, "p": p, "aR": aR, "bR": bR, "sr": sr, "v2": v2, "al": al, "t3": t3,
+        "f1": -w * sr * v2 + aR * (1 - p) - aR * v2 / R,
+        "f2": -w * sr * al * t3 - aR - aR * al * t3 / R,
+        "gT": used * (w * aR - sr * k3),
+        "gm": w * (-aR * dc + bR * t3) + sr * (k1 * (1 - p) - 2 * k2 * v2 + k3 * dc - k4 * t3),
+        "gd": -w * aR * al * t3 + sr * (-k1 - 2 * k2 * al * t3 + k3 * al * t3),
+        "gs": sr * k2 * used,
+    }
 
 
 class ClosureEpoch:
-    def __init__(self, Z, r, lam, lr, momentum, S, drop4=True, order2=True):
+    """One epoch of the closure in the eigenbasis: ``m`` (D, D) and the stack ``D_mu`` (P, D, D), D = 2n + 1.
+
+    The kick of example mu is ``K_mu x~ = z_mu (rho_mu . x~) - Lh x~`` with ``rho_mu = (z_mu, 0, r_mu)``
+    and ``Lh x~ = lam o delta_k``; ``sum_mu K_mu = 0`` (``Z^T Z = P Lambda``, ``Z^T r = 0``).
+    """
+
+    def __init__(self, Z: np.ndarray, r: np.ndarray, lam: np.ndarray, lr: float, momentum: float,
+                 S: int) -> None:
         P, n = Z.shape
-        self.P, self.n, self.S, self.c = P, n, S, lr / S
-        self.M = P // S
-        D = 2 * n + 1
-        self.D = D
-        A = np.zeros((D, D))
-        A[:n, :n] = np.diag(1 + momentum - lr * lam)
-        A[:n, n:2 * n] = -momentum * np.eye(n)
-        A[n:2 * n, :n] = np.eye(n)
-        A[-1, -1] = 1.0
-        self.A = A
+        self.P, self.n, self.S, self.c, self.M, self.D = P, n, S, lr / S, P // S, 2 * n + 1
         self.a11, self.beta = 1 + momentum - lr * lam, momentum
-        rho = np.zeros((P, D))
+        rho = np.zeros((P, self.D))
         rho[:, :n] = Z
         rho[:, -1] = r
-        Lh = np.zeros((n, D))
-        Lh[:, :n] = np.diag(lam)
-        self.set_kicks(Z, rho, Lh)
+        self.set_kicks(Z, rho, lam)
+        self.iu = np.triu_indices(n)
+        self.ZZ = Z[:, self.iu[0]] * Z[:, self.iu[1]]  # (P, n(n+1)/2) packed z z^T
 
-    def Aleft(self, Qs):
-        """A Q for a stack (P, D, k): A is [[a11, -beta, 0], [I, 0, 0], [0, 0, 1]] blockwise."""
+    def set_kicks(self, Z: np.ndarray, rho: np.ndarray, lh: np.ndarray) -> None:
+        """Kicks ``z_mu (rho_mu . x~) - lh o delta_k``; requires ``sum_mu rho_mu z_mu^T = P (diag lh; 0; 0)``."""
+        self.Z, self.rho, self.lh = Z, rho, np.asarray(lh, float)
+        self.nz = np.flatnonzero(np.any(rho != 0, axis=0))  # columns rho uses (delta_k and the constant)
+        self.rz = rho[:, self.nz]
+        a, b = np.triu_indices(self.nz.size)
+        self.tri = (self.nz[a], self.nz[b])
+        self.RR = self.rz[:, a] * self.rz[:, b] * np.where(a == b, 1.0, 2.0)  # (P, T) packed rho rho^T
+        self.lam2 = np.outer(self.lh, self.lh)
+
+    def A_left(self, Q: np.ndarray) -> np.ndarray:
+        """``A Q`` along axis -2 (A = [[a11, -beta, 0], [I, 0, 0], [0, 0, 1]] blockwise)."""
         n = self.n
-        out = np.empty_like(Qs)
-        out[:, :n] = self.a11[:, None] * Qs[:, :n] - self.beta * Qs[:, n:2 * n]
-        out[:, n:2 * n] = Qs[:, :n]
-        out[:, 2 * n:] = Qs[:, 2 * n:]
+        out = np.empty_like(Q)
+        out[..., :n, :] = self.a11[:, None] * Q[..., :n, :] - self.beta * Q[..., n:2 * n, :]
+        out[..., n:2 * n, :] = Q[..., :n, :]
+        out[..., 2 * n:, :] = Q[..., 2 * n:, :]
         return out
 
-    def set_kicks(self, Z, rho, Lh):
-        """Per-example kick ``K_mu x~ = z_mu (rho_mu . x~) - Lh x~`` (``sum_mu K_mu = 0`` for the data)."""
-        self.Z, self.rho, self.Lh = Z, rho, Lh
-        self.Srz = rho.T @ Z  # (D, n): sum_mu rho_mu z_mu^T
-        self.nz = np.flatnonzero(np.any(rho != 0, axis=0))  # columns rho uses (delta and the constant)
+    def _kick_parts(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``s_mu = rho_mu . u_mu`` and ``g_mu = lam o (u_mu)_delta`` for vectors u (P, D)."""
+        return np.einsum("pd,pd->p", self.rz, u[:, self.nz]), u[:, :self.n] * self.lh
 
-    def Kright(self, Qs):
-        """Q_mu K_mu^T for a stack (P, D, D) or one Q (D, D) -> (P, D, n)."""
-        if Qs.ndim == 2:
-            return (Qs @ self.rho.T).T[:, :, None] * self.Z[:, None, :] - (Qs @ self.Lh.T)[None]
-        return np.einsum("pde,pe->pd", Qs, self.rho)[:, :, None] * self.Z[:, None, :] - Qs @ self.Lh.T
-
-    def Kleft(self, Xs):
-        """K_mu X_mu for a stack (P, D, n) -> (P, n, n)."""
-        return self.Z[:, :, None] * np.einsum("pd,pdn->pn", self.rho, Xs)[:, None, :] - np.matmul(self.Lh, Xs)
-
-    def T(self, Q):
-        """sum_nu K_nu Q K_nu^T for Q (D, D) -> (n, n)."""
-        Z, rho, Lh = self.Z, self.rho, self.Lh
-        s = np.einsum("pd,pd->p", rho @ Q, rho)
-        return ((Z.T * s) @ Z - self.Srz.T @ Q @ Lh.T - Lh @ Q @ self.Srz
-                + self.P * Lh @ Q @ Lh.T)
-
-    def Tmany(self, Qs):
-        """T(Q_mu) for a stack (P, D, D) -> (P, n, n)."""
-        Z, rho, Lh = self.Z, self.rho, self.Lh
-        nz = self.nz
-        rz = rho[:, nz]
-        Qr = np.matmul(Qs[:, nz][:, :, nz], rz.T)  # (m, d, P): Q_m rho_nu on the used columns
-        s = np.einsum("nd,mdn->mn", rz, Qr)
-        out = np.einsum("na,mn,nb->mab", Z, s, Z, optimize=True)
-        out -= np.matmul(np.matmul(self.Srz.T, Qs), Lh.T)
-        out -= np.matmul(np.matmul(Lh, Qs), self.Srz)
-        out += self.P * np.matmul(np.matmul(Lh, Qs), Lh.T)
+    def T_stack(self, Dm: np.ndarray) -> np.ndarray:
+        """``sum_nu z_nu z_nu^T (rho_nu^T D_mu rho_nu)`` for every mu, (P, n, n) (packed GEMMs)."""
+        s = Dm[:, self.tri[0], self.tri[1]] @ self.RR.T  # (P_mu, P_nu)
+        packed = s @ self.ZZ
+        out = np.empty((Dm.shape[0], self.n, self.n))
+        out[:, self.iu[0], self.iu[1]] = packed
+        out[:, self.iu[1], self.iu[0]] = packed
         return out
 
-    def step(self, j, m, Dm):
-        P, S, n, c, A = self.P, self.S, self.n, self.c, self.A
-        R = P - j * S
-        h = _hyper(P, j * S)
-        p, v2 = h["p"], h["v2"]
-        al = 1.0 / v2 if v2 > 0 else 0.0
-        aR = S * (R - S) / (R * (R - 1)) if R > 1 else 0.0
-        bR = S * (S - 1) / (R * (R - 1)) if R > 1 else 0.0
-        w = 1 - S / R
-        q = (S - 1) / (R - 1) if R > 1 else 0.0
-        if R == S:
-            a1, b1 = 0.0, 1.0 if S > 1 else 0.0
-        else:
-            a1 = (S - 1) * (R - S) / ((R - 1) * (R - 2))
-            b1 = (S - 1) * (S - 2) / ((R - 1) * (R - 2))
-        e = lambda Mn: np.pad(Mn, ((0, self.D - n), (0, 0)))  # (n, .) -> (D, .)
+    def _m_step(self, co: dict, m: np.ndarray, um: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """``m_{j+1} = A m A^T - c (A E[x G^T] e^T + h.c.) + c^2 E[G G^T]`` (docs/theory.md §3g).
 
-        def ee(Q):  # (n, n) -> (D, D)
-            out = np.zeros((self.D, self.D)); out[:n, :n] = Q; return out
-        mK = self.Kright(m)  # m K_mu^T  (P, D, n)
-        DK = self.Kright(Dm)  # D_mu K_mu^T
-        sDK = DK.sum(0)  # (D, n)
-        KDK = self.Kleft(DK)  # K_mu D_mu K_mu^T (P, n, n)
-        sKDK = KDK.sum(0)
-        KmK = self.Kleft(mK)
-        Tm = KmK.sum(0)
-        TD = self.Tmany(Dm)  # (P, n, n)
-        # --- X recursion
-        ExG = -(S / R) * sDK
-        EGG = aR * ((1 - p) * Tm - sKDK) + bR * (v2 * Tm + al * h["t3"] * sKDK)
-        AEx = A @ ExG
-        m_new = A @ m @ A.T - c * (e(AEx.T).T + e(AEx.T)) + c * c * ee(EGG)
-        # --- D recursion
-        # (3) E[eps_mu x G^T]
-        EexG = -(S / R) * (v2 * mK + al * h["t1"] * sDK[None] + al * h["t3"] * DK)  # (P, D, n)
-        # (4) E[eps_mu G G^T]
-        t_aux = (1 - p) * TD - (h["c2ab"] * Tm[None] + (h["c2aa"] - h["c2ab"]) * KmK) \
-            - al * (h["t1"] * (TD + sKDK[None]) + h["t3"] * KDK)
-        EeGG = aR * t_aux + bR * (h["t1"] * Tm[None] + h["t3"] * KmK)
-        # (5) E[x (zeta_mu G)^T]
-        EuYK = (1 - p) * sDK[None] - (v2 * mK + al * h["t1"] * sDK[None] + al * h["t3"] * DK)  # sum_nu E[u_mu eps_nu M] K_nu^T
-        ExzG = aR * ((1 - p) * mK - DK + EuYK / R)
-        # (6) E[zeta_mu G G^T]
-        Eee = self.Kleft((1 - p) * mK - DK)  # E[u e_mu e_mu^T]
-        EeY = self.Kleft(EuYK)  # E[u e_mu Y^T]
-        EuSum = ((1 - p) ** 2 + h["c2ab"]) * Tm[None] - (1 - p) * (TD + sKDK[None]) \
-            + (h["c2aa"] - h["c2ab"]) * KmK + al * (h["t1"] * (TD + sKDK[None]) + h["t3"] * KDK)
-        EuYY = (1 - p) * (v2 * Tm[None] + al * h["t3"] * sKDK[None]) - (h["t1"] * Tm[None] + h["t3"] * KmK)
-        inner = (1 - 2 * q - a1 + b1) * Eee + (b1 - q) * (EeY + EeY.transpose(0, 2, 1)) \
-            + (a1 - aR) * EuSum + (b1 - bR) * EuYY
-        EzGG = (S / R) * inner
-        AD = self.Aleft(self.Aleft(Dm).transpose(0, 2, 1))
-        AEe = self.Aleft(EexG)
-        AEz = self.Aleft(ExzG)
-        Dn = w * AD
-        Dn[:, :, :n] -= c * (w * AEe + AEz)
-        Dn[:, :n, :] -= c * (w * AEe + AEz).transpose(0, 2, 1)
-        Dn[:, :n, :n] += c * c * (w * EeGG + EzGG)
-        # exact sum rule sum_mu D_mu = 0 (symmetrise too)
-        Dn = (Dn + Dn.transpose(0, 2, 1)) / 2
+        ``E[x G^T] = -(S/R) sum_mu D_mu K_mu^T``; ``sum_mu D_mu = 0`` (the sum rule) is used.
+        """
+        n, Z, c = self.n, self.Z, self.c
+        sm, _ = self._kick_parts(um)
+        sd, gd = self._kick_parts(u)
+        Tm = (Z.T * sm) @ Z - self.P * self.lam2 * m[:n, :n]
+        sKDK = (Z.T * sd) @ Z - Z.T @ gd - gd.T @ Z
+        EGG = co["aR"] * ((1 - co["p"]) * Tm - sKDK) + co["bR"] * (co["v2"] * Tm + co["al"] * co["t3"] * sKDK)
+        AEx = self.A_left(-co["sr"] * (u.T @ Z))
+        out = self.A_left(self.A_left(m).T)
+        out[:, :n] -= c * AEx
+        out[:n, :] -= c * AEx.T
+        out[:n, :n] += c * c * EGG
+        return (out + out.T) / 2
+
+    def _second_order(self, co: dict, um: np.ndarray, u: np.ndarray, Dm: np.ndarray, zero: bool) -> np.ndarray:
+        """``G_mu = gT T(D_mu) + gm K m K^T + gd K D K^T + gs (z k^T + k z^T)``, common parts dropped."""
+        n, Z = self.n, self.Z
+        sm, gm = self._kick_parts(um)
+        sd, gd = self._kick_parts(u)
+        k = self.rz @ (u.T @ Z)[self.nz]  # (P, n): rho_mu^T sum_nu D_nu K_nu^T
+        b = -(co["gm"] * gm + co["gd"] * gd) + co["gs"] * k
+        left = np.stack([(co["gm"] * sm + co["gd"] * sd)[:, None] * Z + b, Z], axis=2)  # (P, n, 2)
+        right = np.stack([Z, b], axis=1)  # (P, 2, n)
+        G = np.matmul(left, right)
+        G += (co["gd"] - self.P * co["gT"]) * self.lam2 * Dm[:, :n, :n]
+        if not zero:  # T(0) = 0 at the epoch start
+            G += co["gT"] * self.T_stack(Dm)
+        return G
+
+    def _d_step(self, co: dict, um: np.ndarray, u: np.ndarray, Dm: np.ndarray, zero: bool) -> np.ndarray:
+        """``D_mu`` after the step (docs/theory.md §3g), blockwise on ``(delta_k, delta_{k-1}, 1)``.
+
+        ``D' = w A D A^T - c (A F e^T + e F^T A^T) + c^2 e G e^T`` projected onto ``sum_mu D_mu = 0``;
+        ``F_mu = f1 m rho z^T + f2 (D rho z^T - D Lh^T)`` the first-order kick.
+        """
+        n, Z, c, w, a, be, lh = self.n, self.Z, self.c, co["w"], self.a11, self.beta, self.lh
+        f2 = co["f2"]
+        B11, B12, B22 = Dm[:, :n, :n], Dm[:, :n, n:2 * n], Dm[:, n:2 * n, n:2 * n]
+        b1, b2 = Dm[:, :n, -1], Dm[:, n:2 * n, -1]
+        q = co["f1"] * um + f2 * u  # (P, D)
+        T11 = a[:, None] * B11
+        T11 -= be * Dm[:, n:2 * n, :n]  # (A D)_{1,1}
+        AF1 = (a * q[:, :n] - be * q[:, n:2 * n])[:, :, None] * Z[:, None, :]
+        AF1 -= f2 * T11 * lh
+        AF1 += AF1.transpose(0, 2, 1).copy()
+        Dn = np.empty_like(Dm)
+        D11 = a[:, None] * B12
+        D11 -= be * B22
+        D11 *= -be
+        D11 += T11 * a
+        D11 *= w
+        D11 -= c * AF1
+        D11 += (c * c) * self._second_order(co, um, u, Dm, zero)
+        Dn[:, :n, :n] = D11
+        Dn[:, :n, :n] += D11.transpose(0, 2, 1)
+        Dn[:, :n, :n] *= 0.5
+        D21 = B11 * (w * a + c * f2 * lh)
+        D21 -= (w * be) * B12
+        D21 -= c * q[:, :n, None] * Z[:, None, :]
+        Dn[:, n:2 * n, :n] = D21
+        Dn[:, :n, n:2 * n] = D21.transpose(0, 2, 1)
+        Dn[:, n:2 * n, n:2 * n] = w * B11
+        d13 = w * (a * b1 - be * b2) - c * (q[:, -1:] * Z - f2 * b1 * lh)
+        Dn[:, :n, -1] = Dn[:, -1, :n] = d13
+        Dn[:, n:2 * n, -1] = Dn[:, -1, n:2 * n] = w * b1
+        Dn[:, -1, -1] = w * Dm[:, -1, -1]
         Dn -= Dn.mean(0, keepdims=True)
-        return (m_new + m_new.T) / 2, Dn
+        return Dn
 
-    def epoch(self, m0, record=False):
-        m = m0
-        Dm = np.zeros((self.P, self.D, self.D))
-        pos = [m0]
+    def step(self, j: int, m: np.ndarray, Dm: np.ndarray | None, need_d: bool = True):
+        """Moments after step j + 1 from those after j; ``Dm=None`` means all D_mu = 0 (epoch start)."""
+        co = _coefficients(self.P, self.S, j)
+        zero = Dm is None
+        if zero:
+            Dm = np.zeros((self.P, self.D, self.D))
+        um = self.rz @ m[self.nz]  # (P, D): m rho_mu
+        u = np.matmul(Dm, self.rho[:, :, None])[:, :, 0]  # D_mu rho_mu
+        m_new = self._m_step(co, m, um, u)
+        return m_new, (self._d_step(co, um, u, Dm, zero) if need_d else None)
+
+    def epoch(self, m0: np.ndarray, record: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Epoch-end moment from the epoch-start moment (D restarts at 0); with ``record`` every position."""
+        m, Dm, pos = m0, None, [m0]
         for j in range(self.M):
-            m, Dm = self.step(j, m, Dm)
+            m, Dm = self.step(j, m, Dm, need_d=j + 1 < self.M)
             if record and j + 1 < self.M:
                 pos.append(m)
         return m, pos
 
 
-def closure_moments(X, y, lr, batch_size, momentum=0.0):
-    """Stationary moments of epoch SGD on linear regression by the usage-correlation closure.
+def closure_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0,
+                    epoch_class: type = ClosureEpoch) -> EpochMoments:
+    """Stationary moments of epoch SGD on linear regression by the usage-correlation closure (docs/theory.md §3g).
 
     Same conventions and return type as :func:`sgdnoise.theory.epoch_exact.epoch_exact_moments`
     (time averages over the M positions, ``var_theta`` per ascending eigendirection).  Exact
     for additive noise and for the first step of an epoch; otherwise the linear closure in
-    the indicators (module notes).  Dense: memory P (2N+1)^2, time P^2 N^2 per step, so a
-    method for P * N up to a few 10^4 (demo size: about 40 s per epoch pass).
+    the indicators (module notes).  The epoch map is linear in the epoch-start moment m0
+    (D restarts at 0), so ``(I - T) m' = T(E) - E`` (E the corner unit matrix) is solved by
+    GMRES, one epoch pass per iteration, preconditioned with the full-batch epoch map.
+    Memory a few 8 P (2N+1)^2 bytes; time ~2 P^2 N^2 flops per step (see :func:`closure_cost`).
+    ``epoch_class`` (tests only): another implementation of the same epoch map.
     """
-    from sgdnoise.theory.epoch import _check_inputs
-
     X = np.asarray(X, float)
     y = np.asarray(y, float)
-    _check_inputs(X, y, lr, batch_size, momentum)
+    check_epoch_inputs(X, y, lr, batch_size, momentum, max_batch=X.shape[0] // 2)
     P = X.shape[0]
     S = int(batch_size)
     M = P // S
@@ -202,23 +258,38 @@ def closure_moments(X, y, lr, batch_size, momentum=0.0):
     Z, V, lam = basis.Z[:, order], basis.V[:, order], basis.lam[order]
     check_stable(lr, lam.max(), momentum)
     r = (Z @ basis.w[order] - Y)[:, 0]
-    ep = ClosureEpoch(Z, r, lam, float(lr), float(momentum), S)
+    ep = epoch_class(Z, r, lam, float(lr), float(momentum), S)
     D = ep.D
-    corner = np.zeros((D, D)); corner[-1, -1] = 1.0
+    corner = np.zeros((D, D))
+    corner[-1, -1] = 1.0
     rhs = ep.epoch(corner)[0] - corner
     rhs[-1, -1] = 0.0
 
-    def apply(v):
+    def apply(v: np.ndarray) -> np.ndarray:  # the epoch map is linear in m0
         mm = v.reshape(D, D)
-        out = mm - ep.epoch((mm + mm.T) / 2 + corner)[0] + ep.epoch(corner)[0]
-        return out.ravel()
+        return (mm - ep.epoch((mm + mm.T) / 2)[0]).ravel()
 
     op = LinearOperator((D * D, D * D), matvec=apply, dtype=float)
     pre = LinearOperator((D * D, D * D), matvec=_gradient_descent_inverse(lam * lr, float(momentum), M), dtype=float)
-    sol, _ = gmres(op, rhs.ravel(), rtol=1e-11, atol=0.0, restart=60, maxiter=4, M=pre)
+    sol, _ = gmres(op, rhs.ravel(), rtol=1e-9, atol=0.0, restart=60, maxiter=4, M=pre)
     m0 = corner + sol.reshape(D, D)
     m0 = (m0 + m0.T) / 2
     end, pos = ep.epoch(m0, record=True)
-    ch = end - m0; ch[-1, -1] = 0
+    ch = end - m0
+    ch[-1, -1] = 0
     res = float(np.linalg.norm(ch) / np.linalg.norm(m0 - corner))
+    if not np.all(np.isfinite(m0)) or res > 1e-6:
+        raise _mean_square_unstable(lr)
     return _moments(np.array(pos), V, lam_all, V_all, lam.size, M, res)
+
+
+#: Seconds per ``P^2 N^2`` of one step (one core, measured at N = 100, P = 200; docs/theory.md §3g).
+SECONDS_PER_UNIT = 3.5e-10
+#: GMRES epoch passes typically needed (rtol 1e-9), plus the right-hand side and the recorded pass.
+PASSES = 22
+
+
+def closure_cost(P: int, N: int, batch_size: int) -> tuple[float, float]:
+    """Estimated (seconds, bytes) of :func:`closure_moments`: ``PASSES`` epochs of M steps; the D_mu stack."""
+    seconds = PASSES * (P // batch_size) * SECONDS_PER_UNIT * float(P) ** 2 * float(N) ** 2
+    return seconds, 8.0 * P * (2 * N + 1) ** 2 * 4

@@ -22,7 +22,7 @@ from scipy.sparse.linalg import LinearOperator, gmres
 
 from sgdnoise.errors import UsageError
 from sgdnoise.theory.exact import _eigenbasis, _mean_square_unstable
-from sgdnoise._spec import check_stable
+from sgdnoise._spec import check_int, check_momentum, check_positive, check_stable
 from sgdnoise.theory.used_sets import index_entries, layers
 
 #: Largest number of stored index entries (transitions times (1 + S + S^2)) accepted;
@@ -128,22 +128,28 @@ class _EpochMap:
         return m.sum(axis=0), positions
 
 
-def _check_inputs(X: np.ndarray, y: np.ndarray, lr: float, batch_size: int, momentum: float) -> None:
+def check_epoch_inputs(X: np.ndarray, y: np.ndarray, lr: float, batch_size: int, momentum: float,
+                       max_batch: int) -> None:
+    """Checks shared by the epoch methods (docs/theory.md §3f, §3g), each error naming its argument.
+
+    X (P, N) and y (P,) or (P, 1) finite with the same P; ``lr > 0`` finite; ``batch_size`` an
+    integer in ``[1, max_batch]``; ``momentum`` in [0, 1).
+    """
     if X.ndim != 2 or y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
-        raise UsageError(f"X must be (P, N) and y (P,) or (P, 1) with the same P; got {X.shape} and {y.shape}")
+        raise UsageError(f"X must be (P, N) and y (P,) or (P, 1) with the same P; got {X.shape} and {y.shape}",
+                         name="X")
     if y.ndim == 2 and y.shape[1] != 1:
-        raise UsageError(f"y must have one output column (shape (P,) or (P, 1)); got {y.shape}")
+        raise UsageError(f"y must have one output column (shape (P,) or (P, 1)); got {y.shape}", name="y")
     if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
-        raise UsageError("X and y must be finite (no NaN or inf)")
+        raise UsageError("X and y must be finite (no NaN or inf)", name="X")
+    check_positive("lr", lr)
+    check_int("batch_size", batch_size, 1, max_batch)
+    check_momentum(momentum)
+
+
+def _check_inputs(X: np.ndarray, y: np.ndarray, lr: float, batch_size: int, momentum: float) -> None:
+    check_epoch_inputs(X, y, lr, batch_size, momentum, max_batch=X.shape[0])
     P = X.shape[0]
-    if isinstance(lr, bool) or not (isinstance(lr, (int, float, np.integer, np.floating)) and np.isfinite(lr) and lr > 0):
-        raise UsageError(f"lr must be a finite number > 0; got {lr!r}")
-    if (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
-            or not 1 <= batch_size <= P):
-        raise UsageError(f"batch_size must be an integer between 1 and P = {P}; got {batch_size!r}")
-    if isinstance(momentum, bool) or not (isinstance(momentum, (int, float, np.integer, np.floating))
-                                          and np.isfinite(momentum) and 0 <= momentum < 1):
-        raise UsageError(f"momentum must be in [0, 1); got {momentum!r}")
     if P > MAX_EXAMPLES or index_entries(P, int(batch_size)) > MAX_INDEX_ENTRIES:
         raise UsageError(
             f"X has P = {P} examples: with batch_size = {batch_size} the exact epoch moments need "
