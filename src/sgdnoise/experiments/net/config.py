@@ -66,7 +66,8 @@ class NetConfig(ExperimentConfig):
     accuracy_seeds: int = option(3, "complete trainings per sampler for the test accuracy, 0 to skip")
     dtype: str = option("float32", "floating-point type", choices=DTYPES)
     device: str = option("cpu", "torch device, e.g. cpu or cuda")
-    threads: int | None = option(None, "torch CPU threads (None: torch's default)")
+    threads: int | None = option(None, "torch CPU threads (None: 1 below 1M parameters, else min(cores, 4); "
+                                       "torch's own one-per-core collapses on a shared machine)")
     checkpoint_every: int = option(2000, "steps between checkpoints, 0 for phase ends only")
     seed: int = option(0, "random seed: every random choice derives from it (named streams)")
 
