@@ -35,7 +35,8 @@ def _add_experiment(sub: argparse._SubParsersAction, experiment) -> None:
     add_arguments(p, experiment.config_class)
     p.add_argument("--out", type=Path, default=Path(experiment.default_out),
                    help="output folder (default: %(default)s)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--no-progress", action="store_true",
+                   help="hide progress bars (default: shown on a terminal)")
 
     def run(args: argparse.Namespace) -> int:
         config = config_from_args(experiment.config_class, args)

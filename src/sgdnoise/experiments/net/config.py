@@ -113,8 +113,8 @@ class NetConfig(ExperimentConfig):
         check_int("noise_replicas", self.noise_replicas, 2)
         if self.max_lag is None:
             if self.noise_epochs < 3:
-                raise fail("noise_epochs", "an integer >= 3 so that the default max_lag = 2 M fits in the "
-                           "noise series of noise_epochs * M steps (or set max_lag)", self.noise_epochs)
+                raise fail("noise_epochs", "an integer >= 3: the noise series of noise_epochs x M steps (M batches "
+                           "per epoch) must be longer than the largest lag, by default 2 M", self.noise_epochs)
         else:
             check_int("max_lag", self.max_lag, 1)
             check_int("noise_epochs", self.noise_epochs, 1)
