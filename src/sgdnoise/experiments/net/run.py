@@ -34,7 +34,7 @@ from sgdnoise.experiments.net.curvature_step import measure_curvature
 from sgdnoise.experiments.net.late_phase import crossover, run_sampler
 from sgdnoise.experiments.net.result import Accuracy, NetResult, Pretrain, SamplerResult
 from sgdnoise.experiments.net.session import Session, open_session
-from sgdnoise.interrupts import announce_phase
+from sgdnoise.interrupts import announce_phase, stop_requested
 from sgdnoise.stats.streaming import segment_mean
 
 
@@ -50,6 +50,9 @@ def generalisation(session: Session) -> dict[str, Accuracy]:
     accuracies: dict[str, list[float]] = {sampling: [] for sampling in c.sampling}
     for i in range(c.accuracy_seeds):
         for sampling in c.sampling:
+            if stop_requested():
+                s.stop(f"during accuracy run {i + 1} ({sampling}), before it started")
+                break
             s.new_model("accuracy", i, "init")
             s.pretrain(sampling, ("accuracy", i, sampling, "pretrain"), None, f"accuracy run {i + 1}: ")
             if not s.stopped:
