@@ -10,6 +10,7 @@ config key) and exits with status 2, before any work starts.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -104,7 +105,12 @@ def _message(exc: UsageError, args: argparse.Namespace) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit status."""
+    """Entry point of the console script; returns the exit status.
+
+    Unless set, ``OMP_WAIT_POLICY=PASSIVE``: OpenMP threads (torch's, numba's) that wait sleep instead of
+    spinning, which on a shared machine takes cores from the threads doing work (docs/net.md, "Threads").
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
