@@ -107,12 +107,14 @@ def _message(exc: UsageError, args: argparse.Namespace) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status.
 
-    Unless set, ``OMP_WAIT_POLICY=PASSIVE``: OpenMP threads (torch's, numba's) that wait sleep instead of
-    spinning, which on a shared machine takes cores from the threads doing work (docs/net.md, "Threads").
+    For ``net``, unless set, ``OMP_WAIT_POLICY=PASSIVE`` (before torch is imported): torch's OpenMP
+    threads that wait sleep instead of spinning, which on a shared machine takes cores from the
+    threads doing work (docs/net.md, "Threads").
     """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "net" and "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         with graceful_stop():
             return int(args.func(args) or 0)
