@@ -10,6 +10,7 @@ config key) and exits with status 2, before any work starts.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +36,8 @@ def _add_experiment(sub: argparse._SubParsersAction, experiment) -> None:
     add_arguments(p, experiment.config_class)
     p.add_argument("--out", type=Path, default=Path(experiment.default_out),
                    help="output folder (default: %(default)s)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--no-progress", action="store_true",
+                   help="hide progress bars (default: shown on a terminal)")
 
     def run(args: argparse.Namespace) -> int:
         config = config_from_args(experiment.config_class, args)
@@ -103,9 +105,16 @@ def _message(exc: UsageError, args: argparse.Namespace) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit status."""
+    """Entry point of the console script; returns the exit status.
+
+    For ``net``, unless set, ``OMP_WAIT_POLICY=PASSIVE`` (before torch is imported): torch's OpenMP
+    threads that wait sleep instead of spinning, which on a shared machine takes cores from the
+    threads doing work (docs/net.md, "Threads").
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "net" and "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         with graceful_stop():
             return int(args.func(args) or 0)

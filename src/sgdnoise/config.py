@@ -172,7 +172,9 @@ def add_arguments(parser: argparse.ArgumentParser, config_class: type[Experiment
         choices = field.metadata.get("choices")
         if choices:
             help_text += f" ({', '.join(map(str, choices))})"
-        shown = "" if default is None else " (default: %(default)s)"
+        # a None default is either explained in the help ("None: ...") or means "not given"
+        shown = " (default: %(default)s)" if default is not None else "" if "None:" in help_text \
+            else " (default: not given)"
         kwargs: dict[str, Any] = {"dest": field.name, "default": default, "help": help_text + shown}
         if inner is bool:
             kwargs["action"] = argparse.BooleanOptionalAction

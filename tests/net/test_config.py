@@ -32,7 +32,7 @@ def test_choices_match_the_modules_that_define_them():
 
 
 @pytest.mark.parametrize(("changes", "field", "message"), [
-    ({"noise_epochs": 1}, "noise_epochs", "noise_epochs must be an integer >= 3 so that the default max_lag"),
+    ({"noise_epochs": 1}, "noise_epochs", "noise_epochs must be an integer >= 3: the noise series of noise_epochs x M steps"),
     ({"noise_epochs": 0, "max_lag": 4}, "noise_epochs", "noise_epochs must be an integer >= 1"),
     ({"trace_samples": 1}, "trace_samples", "trace_samples must be 0 or at least 2; got 1"),
     ({"sampling": ("epoch", "epoch")}, "sampling", "sampling must be a comma-separated list of distinct"),
@@ -49,7 +49,7 @@ def test_field_checks_name_the_field(changes, field, message):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--noise-epochs", "1"], "--noise-epochs must be an integer >= 3 so that the default max_lag = 2 M fits"),
+    (["--noise-epochs", "1"], "--noise-epochs must be an integer >= 3: the noise series of noise_epochs x M steps"),
     (["--max-lag", "30"], "--max-lag must be between 1 and the noise series length noise_epochs * M - 1 (29)"),
     (["--epochs", "1"], "--epochs must be at least 2 so that the recorded late phase has 20 steps"),
     (["--batch", "101"], "--batch must be between 1 and half the training examples (100); got 101"),

@@ -57,6 +57,7 @@ from tqdm.auto import tqdm
 
 from sgdnoise._spec import check_int, check_positive, check_real
 from sgdnoise.errors import UsageError
+from sgdnoise.interrupts import stop_requested
 from sgdnoise.problems.diagonal import DataMoments, Dataset, DiagonalNetwork, TeacherStream
 
 CHUNK_VALUES = 2_000_000  # random numbers drawn per call of a kernel
@@ -216,6 +217,10 @@ class BalanceRun:
         their records after that are frozen.
     steps : ndarray (R,)
         Steps taken by each replica.
+    interrupted_at : float or None
+        The time at which a stop request (Ctrl-C, SIGTERM; :func:`sgdnoise.interrupts.stop_requested`,
+        asked between chunks of steps) ended the run; the records stop there (SGD records the
+        state at that time last; the SDE keeps the records before it).  None: the run completed.
     """
 
     times: np.ndarray
@@ -225,6 +230,7 @@ class BalanceRun:
     theta: np.ndarray
     diverged: np.ndarray
     steps: np.ndarray
+    interrupted_at: float | None = None
 
     @property
     def v(self) -> np.ndarray:
@@ -251,9 +257,10 @@ class _Recorder:
         self.count += 1
 
     def result(self, times: np.ndarray, theta: np.ndarray, diverged: np.ndarray,
-               steps: np.ndarray) -> BalanceRun:
-        return BalanceRun(times, self.path_outputs, self.imbalance, self.integrals, theta,
-                          diverged, steps)
+               steps: np.ndarray, interrupted_at: float | None = None) -> BalanceRun:
+        n = self.count
+        return BalanceRun(np.asarray(times)[:n], self.path_outputs[:n], self.imbalance[:n], self.integrals[:n],
+                          theta, diverged, steps, interrupted_at)
 
 
 def _check_theta(net: DiagonalNetwork, theta0: np.ndarray) -> np.ndarray:
@@ -288,19 +295,24 @@ def simulate_sgd(net: DiagonalNetwork, data: TeacherStream | Dataset, lr: float,
     steps_done = np.zeros(R, dtype=np.int64)
     chunk = max(1, CHUNK_VALUES // (R * batch_size))
     recorder.record(theta)
+    times = [0.0]
     with tqdm(total=steps, desc="SGD", unit="step", disable=None if progress is None
               else not progress, leave=False) as bar:
         for start, stop in zip(marks[:-1], marks[1:]):
             done = start
-            while done < stop:
+            while done < stop and not stop_requested():
                 n = min(chunk, stop - done)
                 xb, yb = data.draw(rng, (R, n, batch_size))
                 _sgd_steps(theta, xb, yb, lr, net.weight_decay, alive, recorder.running,
                            steps_done)
                 done += n
                 bar.update(n)
-            recorder.record(theta)
-    return recorder.result(marks * lr, theta, ~alive, steps_done)
+            if done > start:
+                recorder.record(theta)
+                times.append(done * lr)
+            if done < stop:
+                return recorder.result(np.array(times), theta, ~alive, steps_done, done * lr)
+    return recorder.result(np.array(times), theta, ~alive, steps_done)
 
 
 def simulate_sde(net: DiagonalNetwork, moments: DataMoments, T: float, theta0: np.ndarray,
@@ -331,6 +343,8 @@ def simulate_sde(net: DiagonalNetwork, moments: DataMoments, T: float, theta0: n
             rows = np.flatnonzero(clock < t_stop)
             before = n_steps.copy()
             while rows.size:
+                if stop_requested():
+                    return recorder.result(times, theta, np.zeros(R, dtype=bool), n_steps, float(clock.min()))
                 n = min(chunk, max(1, CHUNK_VALUES // rows.size))
                 _sde_steps(theta, clock, t_stop, rng.standard_normal((n, rows.size)), rows,
                            m.alpha1, m.alpha2, m.alpha3, m.beta1, m.beta2, T, net.weight_decay,

@@ -6,7 +6,8 @@ docs/theory.md §1's :math:`v_k = \beta v_{k-1} - \eta g_k`, :math:`\theta_k = \
 at constant :math:`\eta` -- on batches chosen by a :class:`~sgdnoise.sampling.Sampler`
 used as the ``batch_sampler`` of a ``DataLoader``.  It supports a learning-rate schedule,
 checkpoints that resume to the same numbers, a progress bar, and stops (keeping what it has)
-when the loss stops being finite.
+when the loss stops being finite or when the run is asked to stop (Ctrl-C, SIGTERM:
+:func:`sgdnoise.interrupts.stop_requested`, asked after every step).
 
 What is recorded at each step is up to the ``recorder`` (see
 :class:`sgdnoise.measure.recorder.ProjectedFluctuations`).
@@ -24,8 +25,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from sgdnoise.sampling import Sampler
 from sgdnoise.errors import UsageError
+from sgdnoise.interrupts import stop_requested
+from sgdnoise.sampling import Sampler
 from sgdnoise.problems.networks import flat_parameters
 from sgdnoise.progress import progress_bar
 
@@ -69,12 +71,20 @@ class TrainingLog:
         The loss became non-finite; training stopped at the step before.
     running_loss : float
         Sum of the losses since the last complete block.
+    interrupted : bool
+        A stop was requested (:func:`sgdnoise.interrupts.stop_requested`); training stopped
+        after ``steps`` steps.  The checkpoint keeps the last complete stretch, from which a
+        rerun resumes to the same numbers.
+    resumed_from : int or None
+        Steps already done in the checkpoint this call resumed from (None: started afresh).
     """
 
     steps: int = 0
     epoch_losses: list[float] = field(default_factory=list)
     diverged: bool = False
     running_loss: float = 0.0
+    interrupted: bool = False
+    resumed_from: int | None = None
 
 
 def train(
@@ -138,6 +148,7 @@ def train(
             recorder.load_state_dict(state["recorder"])
         vars(sampler).update(copy.deepcopy(state["sampler"]).__dict__)
         log = state["log"]
+        log.interrupted, log.resumed_from = False, log.steps  # logs of older checkpoints lack them
 
     def save() -> None:
         if path is not None:
@@ -151,11 +162,14 @@ def train(
     model.train()
     bar = progress_bar(progress, total=steps, initial=log.steps, desc=desc, unit="step")
     try:
-        while log.steps < steps and not log.diverged:
+        while log.steps < steps and not log.diverged and not log.interrupted:
             # one batch sampler per segment between checkpoints: at a checkpoint the sampler has
             # drawn exactly the batches used, so a resumed run draws the same batches
             n = min(segment - log.steps % segment, steps - log.steps)
             for X, y in _loader(data, sampler, n):
+                if stop_requested():
+                    log.interrupted = True
+                    break
                 if schedule is not None:
                     for group in optimizer.param_groups:
                         group["lr"] = schedule(log.steps)
@@ -176,9 +190,10 @@ def train(
                     log.running_loss = 0.0
                     bar.set_postfix(loss=f"{log.epoch_losses[-1]:.4g}")
                 bar.update(1)
-            if not log.diverged and log.steps < steps:
+            if not log.diverged and not log.interrupted and log.steps < steps:
                 save()
     finally:
         bar.close()
-    save()
+    if not log.interrupted:  # mid-stretch the sampler has drawn ahead: keep the last checkpoint
+        save()
     return log

@@ -18,6 +18,7 @@ from scipy.sparse.linalg import eigsh
 from torch import nn
 
 from sgdnoise.errors import UsageError
+from sgdnoise.interrupts import stop_requested
 from sgdnoise.measure.hessian import Data, HessianOperator, LossFn
 from sgdnoise.progress import progress_bar
 
@@ -100,7 +101,8 @@ def lanczos(
     A Ritz pair :math:`(\vartheta, Q s)` has residual norm :math:`\|B_j s_{\rm last}\|`
     (:math:`s_{\rm last}`: the last block of :math:`s`); the iteration stops when the top
     ``k`` satisfy ``residual <= tol * max(|theta_i|, eps**(2/3) |theta_1|)`` (ARPACK's rule),
-    or when the basis reaches ``max_dim`` columns or spans the whole space.
+    or when the basis reaches ``max_dim`` columns or spans the whole space, or when the run is
+    asked to stop (:func:`sgdnoise.interrupts.stop_requested`; the pairs are then unconverged).
 
     Parameters
     ----------
@@ -166,7 +168,7 @@ def lanczos(
             scale = torch.maximum(theta.abs(), eps23 * theta.abs().max()).clamp_min(torch.finfo(dtype).tiny)
             converged = int((residual <= tol * scale).sum()) if len(theta) == k else 0
             bar.set_postfix(converged=f"{converged}/{k}")
-            if converged == k or n >= dim or n + next_b > max_dim:
+            if converged == k or n >= dim or n + next_b > max_dim or stop_requested():
                 break
             block = new_block[:, :next_b]
             T[n : n + next_b, n - b : n] = R[:next_b].double().cpu()

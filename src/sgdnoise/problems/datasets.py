@@ -98,18 +98,20 @@ def _read_cifar10(data_dir: Path) -> tuple[np.ndarray, ...]:
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), x_test, y_test
 
 
+SPLIT = ("x_train", "y_train", "x_test", "y_test")
+
+
 def _read_npz(path: Path, test_fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    if not path.is_file():
-        raise UsageError(f"--data: no file {path}; pass an .npz with arrays x, y (or x_train, y_train, "
-                         "x_test, y_test)")
-    with np.load(path) as archive:
-        keys = set(archive.files)
-        if {"x_train", "y_train", "x_test", "y_test"} <= keys:
-            return tuple(archive[k] for k in ("x_train", "y_train", "x_test", "y_test"))
-        if {"x", "y"} <= keys:
-            return _split(archive["x"], archive["y"], test_fraction, rng)
-    raise UsageError(f"--data {path}: the archive must hold arrays x and y, or x_train, y_train, x_test "
-                     f"and y_test; it holds {', '.join(sorted(keys)) or 'nothing'}")
+    """The arrays of an ``.npz`` (:mod:`sgdnoise.problems.npz`: never pickled, numeric, finite)."""
+    from sgdnoise.problems.npz import SPELLINGS, check_numbers, load_xy, read_npz
+
+    stored = read_npz(path, "data")
+    if set(SPLIT) <= set(stored):
+        return tuple(check_numbers("data", key, stored[key]) for key in SPLIT)
+    if not all(any(k in stored for k in SPELLINGS[key]) for key in ("x", "y")):
+        raise UsageError(f"data {str(path)!r}: the archive must hold arrays x and y (X, Y accepted), or "
+                         f"{', '.join(SPLIT)}; it holds {', '.join(sorted(stored))}", name="data")
+    return _split(*load_xy(path, "data"), test_fraction, rng)
 
 
 def _standardise(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

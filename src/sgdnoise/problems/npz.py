@@ -18,23 +18,8 @@ from sgdnoise.errors import UsageError
 SPELLINGS = {"x": ("x", "X"), "y": ("y", "Y")}
 
 
-def load_xy(path: str | Path, name: str = "data", x_ndim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(x, y)`` from the archive ``path``: numeric, finite, the same number of rows.
-
-    Parameters
-    ----------
-    path : path
-        An ``.npz`` file with arrays ``x`` (P, ...) and ``y`` (P, ...).
-    name : str
-        The argument that named the file, for messages.
-    x_ndim : int, optional
-        The number of dimensions ``x`` must have (2: a (P, N) matrix).
-
-    Returns
-    -------
-    x, y : ndarray
-        As stored (no dtype conversion).
-    """
+def read_npz(path: str | Path, name: str = "data") -> dict[str, np.ndarray]:
+    """Every array of the archive ``path``, refusing missing, empty, corrupt and pickled files."""
     path = Path(path)
     shown = repr(str(path))
     if not path.is_file():
@@ -52,11 +37,48 @@ def load_xy(path: str | Path, name: str = "data", x_ndim: int | None = None) -> 
         if "allow_pickle" in str(exc) or "pickled" in str(exc):
             raise UsageError(f"{name}: {shown} holds pickled Python objects, which are never loaded; "
                              "save plain numeric arrays (np.savez with numbers)", name=name) from None
-        raise UsageError(f"{name}: cannot read {shown} as .npz ({exc})", name=name) from None
+        raise UsageError(f"{name}: cannot read {shown} as .npz ({_one_line(exc)})", name=name) from None
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise UsageError(f"{name}: cannot read {shown} as .npz ({exc})", name=name) from None
-    if not isinstance(stored, dict) or not stored:
+        raise UsageError(f"{name}: cannot read {shown} as .npz ({_one_line(exc)})", name=name) from None
+    if not stored:
         raise UsageError(f"{name}: cannot read {shown} as .npz (no arrays)", name=name)
+    return stored
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def check_numbers(name: str, key: str, arr: np.ndarray) -> np.ndarray:
+    """``arr`` if it is numeric (or boolean), non-empty and finite; else :class:`UsageError` naming ``name``."""
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise UsageError(f"{name}: {key} must be numeric; got dtype {arr.dtype}", name=name)
+    if arr.size == 0:
+        raise UsageError(f"{name}: {key} is empty", name=name)
+    if not np.all(np.isfinite(arr)):
+        raise UsageError(f"{name}: {key} contains NaN or inf; all entries must be finite", name=name)
+    return arr
+
+
+def load_xy(path: str | Path, name: str = "data", x_ndim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` from the archive ``path``: numeric, finite, the same number of rows.
+
+    Parameters
+    ----------
+    path : path
+        An ``.npz`` file with arrays ``x`` (P, ...) and ``y`` (P, ...).
+    name : str
+        The argument that named the file, for messages.
+    x_ndim : int, optional
+        The number of dimensions ``x`` must have (2: a (P, N) matrix).
+
+    Returns
+    -------
+    x, y : ndarray
+        As stored (no dtype conversion).
+    """
+    shown = repr(str(path))
+    stored = read_npz(path, name)
     arrays = {}
     for key, spellings in SPELLINGS.items():
         found = [s for s in spellings if s in stored]
@@ -66,12 +88,7 @@ def load_xy(path: str | Path, name: str = "data", x_ndim: int | None = None) -> 
         arrays[key] = stored[found[0]]
     x, y = arrays["x"], arrays["y"]
     for key, arr in (("x", x), ("y", y)):
-        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-            raise UsageError(f"{name}: {key} must be numeric; got dtype {arr.dtype}", name=name)
-        if arr.size == 0:
-            raise UsageError(f"{name}: {key} is empty", name=name)
-        if not np.all(np.isfinite(arr)):
-            raise UsageError(f"{name}: {key} contains NaN or inf; all entries must be finite", name=name)
+        check_numbers(name, key, arr)
     if x_ndim is not None and x.ndim != x_ndim:
         raise UsageError(f"{name}: x must have {x_ndim} dimensions (P, ...); got shape {x.shape}", name=name)
     if y.ndim == 0 or x.ndim == 0 or y.shape[0] != x.shape[0]:

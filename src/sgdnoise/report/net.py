@@ -25,6 +25,8 @@ ARRAY_DOCS = {
     "SAMPLING_var_theta, SAMPLING_var_v, SAMPLING_tau (+ _stderr)": "(k,) measured, per eigenvector",
     "SAMPLING_theory_var_theta, SAMPLING_theory_var_v, SAMPLING_theory_tau": "(k,) Kuehn-Rosenow",
     "SAMPLING_noise_autocorrelation (+ _stderr)": "(max_lag + 1, k) projected cov(dg_k, dg_k+h)",
+    "SAMPLING_drift_ratio, SAMPLING_stationary": "(k,) |mean 2nd half - mean 1st half| / sqrt(var_theta) of "
+                                                 "the recorded window; window >= 20 tau and drift ratio < 1",
     "SAMPLING_epoch_losses": "mean mini-batch loss per epoch of the late phase",
     "pretrain_epoch_losses": "mean mini-batch loss per epoch of the pre-training",
     "slq_nodes, slq_weights": "(vectors, steps) stochastic Lanczos quadrature",
@@ -51,6 +53,8 @@ def arrays(result: NetResult) -> dict[str, np.ndarray]:
         for name in MEASURED if fluct is not None else ():
             out[f"{key}_{name}"] = getattr(fluct, name).value
             out[f"{key}_{name}_stderr"] = getattr(fluct, name).stderr
+        if fluct is not None:
+            out[f"{key}_drift_ratio"], out[f"{key}_stationary"] = fluct.drift_ratio, fluct.stationary
     return out
 
 
@@ -80,28 +84,46 @@ def plot_spectrum(folder: ResultFolder, curv: Curvature, lam_cross: float) -> No
     folder.save_figure(fig, "spectrum", "Hessian spectral density and top eigenvalues")
 
 
-def plot_training(folder: ResultFolder, result: NetResult) -> None:
-    """Mean mini-batch loss per epoch: pre-training, then each sampler's late phase."""
+def plot_training(folder: ResultFolder, result: NetResult) -> str | None:
+    """Mean mini-batch loss per epoch: pre-training, then each sampler's late phase, the burn-in marked.
+
+    Returns why the figure was not drawn (no complete epoch), else None.
+    """
     pretrain = result.pretrain.epoch_losses
+    late = {sampling: r.late_phase.epoch_losses for sampling, r in result.samplers.items()}
+    if not pretrain and not any(late.values()):
+        return f"no complete epoch to show ({result.status})"
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     ax.plot(np.arange(1, len(pretrain) + 1), pretrain, color="black", lw=1, label="pre-training")
-    for sampling, r in result.samplers.items():
-        losses = r.late_phase.epoch_losses
+    for sampling, losses in late.items():
         ax.plot(len(pretrain) + np.arange(1, len(losses) + 1), losses, lw=1, label=f"late phase: {sampling}")
+    if any(late.values()):
+        c = result.config
+        ax.axvline(c.pretrain_epochs, color="grey", ls=":", lw=1, label="end of pre-training")
+        ax.axvline(c.pretrain_epochs + c.burn_in_epochs, color="grey", ls="--", lw=1,
+                   label=f"end of burn-in ({c.burn_in_epochs} epochs): recording starts")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("mean mini-batch loss")
     ax.legend(fontsize=8)
-    folder.save_figure(fig, "training", "loss per epoch")
+    folder.save_figure(fig, "training", "loss per epoch; the dashed line marks the end of the burn-in")
+    return None
 
 
-def plot_measurements(folder: ResultFolder, result: NetResult) -> None:
-    """The fluctuation, noise-autocorrelation and spectrum figures (when the curvature was measured)."""
+def plot_measurements(folder: ResultFolder, result: NetResult) -> dict[str, str]:
+    """The fluctuation, noise-autocorrelation and spectrum figures (when the curvature was measured).
+
+    Returns the figures not drawn, each with the reason.
+    """
     curv = result.curvature
     if curv is None:
-        return
+        return {name: f"no curvature measured ({result.status})"
+                for name in ("fluctuations.png", "noise_autocorrelation.png", "spectrum.png")}
     measured = result.fluctuations()
-    if measured:
+    not_drawn = {}
+    if not measured:
+        not_drawn["fluctuations.png"] = f"no late phase recorded ({result.status})"
+    else:
         runs = {s: FluctuationSeries(curv.eigenvalues, f.var_theta, f.var_v, f.tau) for s, f in measured.items()}
         theories = {s: {"kuehn-rosenow": result.samplers[s].theory} for s in measured}
         plot_fluctuations(folder, runs, theories, {"lambda_cross": result.lambda_cross, "tau_SGD": result.tau_sgd},
@@ -112,20 +134,45 @@ def plot_measurements(folder: ResultFolder, result: NetResult) -> None:
     plot_noise_autocorrelation(folder, series, title="Gradient-noise autocorrelation at the pre-trained point",
                                description="projected noise autocorrelation by lag")
     plot_spectrum(folder, curv, result.lambda_cross)
+    return not_drawn
 
 
 def save(result: NetResult, folder: ResultFolder) -> None:
-    """Write ``arrays.npz``, the figures and ``summary.json`` (docs/net.md)."""
+    """Write ``arrays.npz``, the figures and ``summary.json`` (docs/net.md).
+
+    A figure that would have empty panels (a run that diverged or was stopped before it had
+    anything to show) is not drawn; ``figures_not_drawn`` in the summary says why.
+    """
     folder.write_arrays("arrays.npz", arrays(result), ARRAY_DOCS)
-    plot_measurements(folder, result)
-    plot_training(folder, result)
+    not_drawn = plot_measurements(folder, result)
+    reason = plot_training(folder, result)
+    if reason is not None:
+        not_drawn["training.png"] = reason
     if (folder.path / "checkpoints").is_dir():
-        folder.files["checkpoints/"] = "resume data"
-    folder.write_summary(result.to_summary())
+        folder.files["checkpoints/"] = "resume data: a rerun of the same command into this folder resumes from it"
+    summary = result.to_summary()
+    if not_drawn:
+        summary["figures_not_drawn"] = not_drawn
+    folder.write_summary(summary)
+
+
+def _show_trust(result: NetResult) -> None:
+    """One line per sampler whose recorded window is not stationary in every direction."""
+    from sgdnoise.experiments.net.late_phase import DRIFT_LIMIT, WINDOW_TAUS
+
+    for sampling, (good, total) in result.stationary_counts().items():
+        if good < total:
+            print(f"{sampling}: {good} of {total} directions stationary in the recorded window (window >= "
+                  f"{WINDOW_TAUS} tau and drift < {DRIFT_LIMIT:g} sd); the others measure drift, not noise: "
+                  "raise --epochs or --burn-in-epochs (summary.json: measured.stationary)")
 
 
 def show(result: NetResult, folder: ResultFolder) -> None:
     """A few lines: eigenvalue range, lambda_cross, the crossover, accuracies, wall time; the files."""
+    if result.resumed_from:
+        print(f"resumed from {folder.path / 'checkpoints'}:")
+        for phase, where in result.resumed_from.items():
+            print(f"  {phase}: {where}")
     if result.curvature is not None:
         lam = result.curvature.eigenvalues
         print(f"Hessian: top {len(lam)} eigenvalues {lam[0]:.4g} ... {lam[-1]:.4g}; "
@@ -140,8 +187,14 @@ def show(result: NetResult, folder: ResultFolder) -> None:
         if acc.mean is not None:
             se = f" +- {acc.stderr:.4f}" if np.isfinite(acc.stderr) else ""
             print(f"test accuracy {sampling}: {acc.mean:.4f}{se} over {len(acc.test)} seeds")
+    _show_trust(result)
     print(f"wall time {result.wall_seconds:.0f} s")
+    if not result.completed:
+        print(f"status: {result.status}")
     print_written(folder, result.status)
+    if result.status.startswith("interrupted") and (folder.path / "checkpoints").is_dir():
+        print(f"to resume, rerun the same command with --out {folder.path}: it continues from "
+              f"{folder.path / 'checkpoints'}")
 
 
 def save_valley(result: WideningValleyResult, folder: ResultFolder) -> None:

@@ -20,11 +20,18 @@ def compare_samples(run: BalanceRun, density: theory.StationaryDensity | None,
     """Histogram, moments, collapsed fraction and KS distance of the final ``v`` of a run.
 
     Only replicas that did not diverge count; the KS distance treats their final ``v``
-    as independent samples of ``density``.
+    as independent samples of ``density``.  With fewer than 2 such replicas there is nothing
+    to compare: ``n`` says how many, the statistics are NaN and the histogram empty.
     """
     alive = ~run.diverged
     v = run.v[-1][alive]
     v = v[np.isfinite(v)]
+    if v.size < 2:
+        nan, empty = float("nan"), np.zeros(0)
+        return SampleComparison(
+            n=int(v.size), histogram={"edges": empty, "counts": empty, "density": empty}, mean=nan, mean_se=nan,
+            variance=nan, variance_se=nan, collapsed_fraction=nan, distance=None,
+            variance_over_time=np.full(run.times.size, nan), diverged=int(run.diverged.sum()))
     return SampleComparison(
         n=int(v.size), histogram=histogram(v), **mean_and_variance(v),
         collapsed_fraction=float(np.mean(np.abs(v) < COLLAPSED * scale)),

@@ -5,6 +5,7 @@ Notation of :mod:`sgdnoise.problems.diagonal` (docs/theory.md §6).
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,30 +13,45 @@ import numpy as np
 from sgdnoise.errors import UsageError
 from sgdnoise.experiments.balance.config import BalanceConfig
 from sgdnoise.problems.diagonal import DataMoments, Dataset, DiagonalNetwork, TeacherStream
+from sgdnoise.problems.npz import load_xy
 from sgdnoise.theory import balance as theory
 
 
 def load_data(path: str | Path) -> Dataset:
-    """Pairs ``(x, y)`` from ``.npz`` (arrays ``x`` and ``y``) or a two-column text/CSV file.
+    """Pairs ``(x, y)`` from ``.npz`` (arrays ``x`` and ``y``, :func:`sgdnoise.problems.npz.load_xy`)
+    or a two-column text/CSV file.
 
-    Raises :class:`UsageError` naming ``data`` when the file is missing or malformed.
+    Raises :class:`UsageError` naming ``data``, in one line, when the file is missing, empty,
+    corrupt, pickled, not numeric, not finite, or has fewer than two pairs.
     """
     path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"data must be an existing file; got {str(path)!r}", name="data")
-    try:
-        if path.suffix == ".npz":
-            with np.load(path) as f:
-                x, y = f["x"], f["y"]
-        else:
-            table = np.loadtxt(path, delimiter="," if path.suffix == ".csv" else None, ndmin=2)
-            x, y = table[:, 0], table[:, 1]
-    except (KeyError, ValueError, IndexError, OSError) as exc:
-        raise UsageError(f"data {str(path)!r} must hold arrays x and y (.npz) or two columns x y; "
-                         f"{exc}", name="data") from None
-    x, y = np.asarray(x, np.float64).ravel(), np.asarray(y, np.float64).ravel()
+    shown = repr(str(path))
+    if path.suffix == ".npz":
+        x, y = load_xy(path, "data")
+    else:
+        if not path.is_file():
+            raise UsageError(f"data: file {shown} does not exist", name="data")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # an empty file: said below, in one line
+                table = np.loadtxt(path, delimiter="," if path.suffix == ".csv" else None, ndmin=2)
+        except (ValueError, OSError) as exc:  # UnicodeDecodeError is a ValueError
+            raise UsageError(f"data: cannot read {shown} as a table of two numeric columns x y "
+                             f"({' '.join(str(exc).split())[:200]})", name="data") from None
+        if table.size == 0:
+            raise UsageError(f"data: {shown} holds no numbers", name="data")
+        if table.ndim != 2 or table.shape[1] != 2:
+            raise UsageError(f"data: {shown} must have two columns x y; got a table of shape {table.shape}",
+                             name="data")
+        x, y = table[:, 0], table[:, 1]
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.ndim > 1 and x.shape[1:] != (1,) * (x.ndim - 1) or y.ndim > 1 and y.shape[1:] != (1,) * (y.ndim - 1):
+        raise UsageError(f"data: {shown} must hold one number x and one y per example; got x {x.shape}, "
+                         f"y {y.shape}", name="data")
+    x, y = x.ravel(), y.ravel()
     if x.size != y.size or x.size < 2 or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-        raise UsageError(f"data {str(path)!r} needs at least two finite pairs (x, y)", name="data")
+        raise UsageError(f"data: {shown} needs at least two finite pairs (x, y); got {x.size} x and {y.size} y",
+                         name="data")
     return Dataset(x, y)
 
 

@@ -113,6 +113,7 @@ class BalanceResult:
     runs: dict[str, BalanceRun]
     balance_runs: dict[str, BalanceRun] = field(default_factory=dict)
     runtime_s: float = 0.0
+    status: str = "completed"
 
     @property
     def time(self) -> float:
@@ -139,7 +140,7 @@ class BalanceResult:
             "sgd": self.samples["sgd"].to_summary(),
             "sde": sde.to_summary() if sde else None,
             "balance_rate": self.balance.to_summary() if self.balance else None,
-            "runtime_s": self.runtime_s,
+            "runtime_s": self.runtime_s, "status": self.status,
         }
 
     def arrays(self) -> dict[str, np.ndarray]:

@@ -40,6 +40,7 @@ from sgdnoise.experiments.balance.problem import (
     unbalanced,
 )
 from sgdnoise.experiments.balance.results import BalanceRates, BalanceResult
+from sgdnoise.interrupts import announce_phase, stop_requested
 from sgdnoise.problems.diagonal import DataMoments, Dataset, DiagonalNetwork, TeacherStream
 from sgdnoise.theory import balance as theory
 
@@ -59,14 +60,17 @@ def _balance_runs(config: BalanceConfig, net: DiagonalNetwork, data: TeacherStre
     steps = max(config.records, min(max_steps, round(15.0 / rate_guess / lr)))
     every = max(1, steps // config.records)
     theta = unbalanced(net, 0.5 * v0, config.balance_replicas, config.imbalance)
+    announce_phase("balance-sgd")
     runs = {"sgd": simulate_sgd(net, data, lr, config.batch, theta, steps, every,
                                 stream_seed(config.seed, "balance", "sgd"), progress)}
     times = runs["sgd"].times
-    if config.sde:
+    if config.sde and not stop_requested():
+        announce_phase("balance-sde")
         runs["sde"] = simulate_sde(net, moments, T, theta, times, config.tol,
                                    seed=stream_seed(config.seed, "balance", "sde"), progress=progress)
-    runs["gradient_flow"] = simulate_sde(net, moments, 0.0, theta[:1], times, config.tol,
-                                         seed=stream_seed(config.seed, "balance", "gradient-flow"))
+    if not stop_requested():
+        runs["gradient_flow"] = simulate_sde(net, moments, 0.0, theta[:1], times, config.tol,
+                                             seed=stream_seed(config.seed, "balance", "gradient-flow"))
     return runs
 
 
@@ -99,22 +103,49 @@ def run(config: BalanceConfig, progress: bool = True, checkpoints: Path | None =
     steps = max(1, round(duration / lr))
     v0 = v_star if v_star != 0 else math.copysign(1e-3 * scale, moments.beta2)
     theta0 = net.balanced(np.full(config.replicas, v0))
+    announce_phase("sgd")
     runs = {"sgd": simulate_sgd(net, data, lr, config.batch, theta0, steps, max(1, steps // config.records),
                                 stream_seed(config.seed, "sgd"), progress)}
-    if config.sde:
+    if config.sde and not stop_requested():
+        announce_phase("sde")
         runs["sde"] = simulate_sde(net, moments, T, theta0, runs["sgd"].times, config.tol,
                                    seed=stream_seed(config.seed, "sde"), progress=progress)
-    balance_runs = _balance_runs(config, net, data, moments, v0, steps, progress) if net.depth >= 1 else {}
+    balance_runs = _balance_runs(config, net, data, moments, v0, steps, progress) \
+        if net.depth >= 1 and not stop_requested() else {}
+    complete = {"gradient_flow"} <= set(balance_runs) and not any(
+        r.interrupted_at is not None for r in balance_runs.values())
     return BalanceResult(
         config=config, moments=moments, T=T, lr=lr,
         T_c=theory.critical_temperature(moments, net.depth, net.weight_decay), regime=regime,
         tail_exponent=theory.tail_exponent(net.depth, moments, T, net.width, net.weight_decay),
         steps=int(steps), density=density,
         samples={name: compare_samples(r, density, scale) for name, r in runs.items()},
-        balance=_rates(balance_runs, moments, T, net, density) if balance_runs else None,
-        runs=runs, balance_runs=balance_runs, runtime_s=time.perf_counter() - start)
+        balance=_rates(balance_runs, moments, T, net, density) if complete else None,
+        runs=runs, balance_runs=balance_runs, runtime_s=time.perf_counter() - start,
+        status=run_status(config, runs, balance_runs, steps * lr))
+
+
+def run_status(config: BalanceConfig, runs: dict[str, BalanceRun], balance_runs: dict[str, BalanceRun],
+               duration: float) -> str:
+    """``completed``; or where a stop request ended the run; or how many replicas diverged."""
+    labels = {"sgd": "SGD", "sde": "the SDE", "gradient_flow": "gradient flow"}
+    phases = [(labels[k], r) for k, r in runs.items()] + \
+        [(f"the imbalance-decay runs ({labels[k]})", r) for k, r in balance_runs.items()]
+    for label, r in phases:
+        if r.interrupted_at is not None:
+            return (f"interrupted during {label} at t = {r.interrupted_at:.4g} (density runs last "
+                    f"{duration:.4g}); the runs after it did not start, the results hold what was measured")
+    if stop_requested() and (config.sde and "sde" not in runs
+                             or config.depth >= 1 and "gradient_flow" not in balance_runs):
+        return "interrupted between runs; the runs after it did not start"
+    diverged = [f"{int(r.diverged.sum())} of {r.diverged.size} replicas of {label}"
+                for label, r in phases if r.diverged.any()]
+    if diverged:
+        return (f"diverged: {', '.join(diverged)} (|v| beyond 1e150 or not finite); the statistics use "
+                f"the others; lower {'--T' if config.T is not None else '--lr'}")
+    return "completed"
 
 
 def status(result: BalanceResult) -> int:
-    """0: a ``balance`` run always completes (diverged replicas are counted, not fatal)."""
-    return 0
+    """0 when the run completed; 1 when replicas diverged or a stop request ended it."""
+    return 0 if result.status == "completed" else 1

@@ -66,7 +66,8 @@ class NetConfig(ExperimentConfig):
     accuracy_seeds: int = option(3, "complete trainings per sampler for the test accuracy, 0 to skip")
     dtype: str = option("float32", "floating-point type", choices=DTYPES)
     device: str = option("cpu", "torch device, e.g. cpu or cuda")
-    threads: int | None = option(None, "torch CPU threads (None: torch's default)")
+    threads: int | None = option(None, "torch CPU threads (None: 1 below 1M parameters, else min(cores, 4); "
+                                       "torch's own one-per-core collapses on a shared machine)")
     checkpoint_every: int = option(2000, "steps between checkpoints, 0 for phase ends only")
     seed: int = option(0, "random seed: every random choice derives from it (named streams)")
 
@@ -112,8 +113,8 @@ class NetConfig(ExperimentConfig):
         check_int("noise_replicas", self.noise_replicas, 2)
         if self.max_lag is None:
             if self.noise_epochs < 3:
-                raise fail("noise_epochs", "an integer >= 3 so that the default max_lag = 2 M fits in the "
-                           "noise series of noise_epochs * M steps (or set max_lag)", self.noise_epochs)
+                raise fail("noise_epochs", "an integer >= 3: the noise series of noise_epochs x M steps (M batches "
+                           "per epoch) must be longer than the largest lag, by default 2 M", self.noise_epochs)
         else:
             check_int("max_lag", self.max_lag, 1)
             check_int("noise_epochs", self.noise_epochs, 1)

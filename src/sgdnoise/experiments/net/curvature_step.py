@@ -6,7 +6,8 @@ At the current weights (docs/theory.md §9): the top ``k`` eigenpairs
 per-example gradients projected on the eigenvectors, :math:`q_n = V^\top\nabla\ell_n`, and their
 covariance :math:`V^\top\Sigma_1 V` (§2); Hutchinson's trace and the stochastic Lanczos
 spectral density.  The result is cached in the checkpoint folder (``curvature.pt``), so a
-resumed run does not repeat it.
+resumed run does not repeat it.  A stop request (Ctrl-C, SIGTERM) between or inside these
+measurements discards them (nothing is cached) and the run stops there.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import numpy as np
 from sgdnoise import _spec
 from sgdnoise.experiments.net.result import Curvature, SpectralLines
 from sgdnoise.experiments.net.session import Session
+from sgdnoise.interrupts import announce_phase, stop_requested
 from sgdnoise.stats.streaming import Estimate
 
 
@@ -40,7 +42,8 @@ class Eigenbasis:
     projections: np.ndarray
 
 
-def _measure(session: Session) -> dict[str, Any]:
+def _measure(session: Session) -> dict[str, Any] | None:
+    """The measurements of the module docstring; None when a stop was requested meanwhile."""
     from sgdnoise.measure.hessian import HessianOperator
     from sgdnoise.measure.lanczos import hessian_eigenpairs
     from sgdnoise.measure.network_noise import PerExampleGradients, projected_covariance
@@ -51,14 +54,18 @@ def _measure(session: Session) -> dict[str, Any]:
     pairs = hessian_eigenpairs(s.model, s.loss_fn, s.train_set, c.k, method=c.hvp, solver=c.solver, tol=c.tol,
                                seed=_spec.torch_seed(c.seed, "lanczos"), progress=s.progress)
     eigen_seconds = time.perf_counter() - start
+    if stop_requested():
+        return session.stop("during the curvature measurement (Hessian eigenpairs)")
     start = time.perf_counter()
     projections = PerExampleGradients(s.model, s.loss_fn, s.train_set).project(pairs.eigenvectors, s.progress)
     noise_seconds = time.perf_counter() - start
     operator = HessianOperator(s.model, s.loss_fn, s.train_set, method=c.hvp)
     trace = hutchinson_trace(operator, c.trace_samples, seed=_spec.torch_seed(c.seed, "hutchinson")) \
-        if c.trace_samples else None
+        if c.trace_samples and not stop_requested() else None
     slq = spectral_density(operator, c.slq_vectors, c.slq_steps, seed=_spec.torch_seed(c.seed, "slq"),
-                           progress=s.progress) if c.slq_vectors else None
+                           progress=s.progress) if c.slq_vectors and not stop_requested() else None
+    if stop_requested():
+        return session.stop("during the curvature measurement (trace and spectral density)")
     return {
         "eigenvalues": pairs.eigenvalues.double().cpu().numpy() + c.weight_decay,
         "eigenvectors": pairs.eigenvectors,
@@ -72,15 +79,22 @@ def _measure(session: Session) -> dict[str, Any]:
     }
 
 
-def measure_curvature(session: Session) -> Eigenbasis:
-    """Measure (or read back from ``curvature.pt``) the curvature at the current weights."""
+def measure_curvature(session: Session) -> Eigenbasis | None:
+    """Measure (or read back from ``curvature.pt``) the curvature at the current weights.
+
+    None when the run was asked to stop during the measurement (the session's status says so).
+    """
     import torch
 
+    announce_phase("curvature")
     cache = session.checkpoint("curvature")
     if cache is not None and cache.is_file():
         found = torch.load(cache, weights_only=False)
+        session.resumed["curvature"] = "read back from curvature.pt"
     else:
         found = _measure(session)
+        if found is None:
+            return None
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             torch.save(found, cache)

@@ -8,6 +8,12 @@ is measured at the pre-trained weights with the sampler itself and held against 
 :math:`\tau_i`; the late phase (``burn_in_epochs``, then ``epochs`` recorded epochs at constant
 ``lr`` from the pre-trained weights) measures them with streaming sums
 (:class:`~sgdnoise.measure.recorder.ProjectedFluctuations`, 20 batch-means blocks, §8).
+
+Whether a direction's measurement can be trusted (:func:`stationarity`): its recorded window
+of ``T`` steps must hold at least :data:`WINDOW_TAUS` relaxation times :math:`\tau_i`, and the
+mean of :math:`\theta_i` over the second half of the window must differ from that over the
+first half by less than :data:`DRIFT_LIMIT` standard deviations :math:`\sqrt{\mathrm{Var}\,\theta_i}`
+(stationary fluctuations give about :math:`\sqrt{8\tau_i/T}`, a steady drift about 1.7).
 """
 from __future__ import annotations
 
@@ -26,6 +32,18 @@ from sgdnoise.experiments.net.result import (
     SamplerResult,
 )
 from sgdnoise.experiments.net.session import Session
+from sgdnoise.interrupts import announce_phase, stop_requested
+
+#: A trusted direction's recorded window holds at least this many relaxation times tau_i.
+WINDOW_TAUS = 20
+#: ... and its mean moved by less than this many standard deviations between the window's halves.
+DRIFT_LIMIT = 1.0
+
+
+def stationarity(drift_ratio: np.ndarray, tau: np.ndarray, window: int) -> np.ndarray:
+    """Per direction: ``window >= WINDOW_TAUS tau_i`` and ``drift_ratio_i < DRIFT_LIMIT`` (module docstring)."""
+    with np.errstate(invalid="ignore"):
+        return (np.nan_to_num(drift_ratio, nan=np.inf) < DRIFT_LIMIT) & (tau > 0) & (window >= WINDOW_TAUS * tau)
 
 
 def kuehn_rosenow_curves(lam: np.ndarray, sigma2: np.ndarray, sampling: str, config: NetConfig,
@@ -76,18 +94,23 @@ def _late_phase(session: Session, sampling: str, start_state: dict[str, Any], ba
     s.model.load_state_dict(start_state)
     sampler, optimizer = s.sampler(sampling, "late-phase", sampling), s.optimizer(c.lr)
     burn = s.train(f"burn-in ({sampling})", sampler, optimizer, c.burn_in_epochs, f"{sampling}-burn-in")
-    if burn.diverged:
+    if burn.diverged or burn.interrupted:
         return LatePhase(burn.steps, list(burn.epoch_losses))
     recorder = ProjectedFluctuations(basis, flat_parameters(s.model), c.epochs * s.M, RECORD_BLOCKS)
     log = s.train(f"late phase ({sampling})", sampler, optimizer, c.epochs, f"{sampling}-record", recorder=recorder)
-    projections = PerExampleGradients(s.model, s.loss_fn, s.train_set).project(basis)
     fluctuations = None
     if recorder.steps >= 2:
         found = recorder.result()
-        fluctuations = Fluctuations(found["var_theta"], found["var_v"], found["tau"], found["mean_theta"])
+        k = found["var_theta"].value.shape
+        drift = recorder.drift_ratio() if recorder.theta.filled.sum() >= 2 else np.full(k, np.nan)
+        fluctuations = Fluctuations(found["var_theta"], found["var_v"], found["tau"], found["mean_theta"],
+                                    drift, stationarity(drift, found["tau"].value, recorder.steps))
+    losses = list(burn.epoch_losses) + list(log.epoch_losses)
+    if log.interrupted:  # what was recorded, without the slow measurements at the end
+        return LatePhase(burn.steps, losses, log.steps, fluctuations=fluctuations)
+    projections = PerExampleGradients(s.model, s.loss_fn, s.train_set).project(basis)
     train_accuracy, test_accuracy = s.accuracies()
-    return LatePhase(burn.steps, list(burn.epoch_losses) + list(log.epoch_losses), log.steps,
-                     train_accuracy, test_accuracy,
+    return LatePhase(burn.steps, losses, log.steps, train_accuracy, test_accuracy,
                      np.diag(projected_covariance(projections).double().cpu().numpy()), fluctuations)
 
 
@@ -99,11 +122,17 @@ def run_sampler(session: Session, sampling: str, eigenbasis: Eigenbasis, start_s
     s, c = session, session.config
     curv = eigenbasis.curvature
     sigma2 = batch_noise_factor(sampling, s.P, c.batch) * curv.noise_variance_per_example
+    announce_phase("noise")
     autocorr = noise_autocorrelation(eigenbasis.projections,
                                      s.sampler(sampling, "noise", sampling, replicas=c.noise_replicas),
                                      c.noise_epochs * s.M, s.max_lag)
+    if stop_requested():
+        s.stop(f"during the noise measurement ({sampling}), before its late phase")
+        late_phase = LatePhase(0, [])
+    else:
+        announce_phase(f"late-phase:{sampling}")
+        late_phase = _late_phase(s, sampling, start_state, eigenbasis.eigenvectors)
     return SamplerResult(
         noise_variance=sigma2, autocorrelation_per_direction=autocorr.per_direction,
         autocorrelation_trace=autocorr.trace, noise_kernel=noise_kernel(sampling, s.M, s.max_lag),
-        theory=kuehn_rosenow_curves(curv.eigenvalues, sigma2, sampling, c, s.M),
-        late_phase=_late_phase(s, sampling, start_state, eigenbasis.eigenvectors))
+        theory=kuehn_rosenow_curves(curv.eigenvalues, sigma2, sampling, c, s.M), late_phase=late_phase)

@@ -85,12 +85,19 @@ class Curvature:
 
 @dataclass(frozen=True)
 class Fluctuations:
-    """Var theta_i, Var v_i, tau_i and the mean displacement over the recorded window."""
+    """Var theta_i, Var v_i, tau_i and the mean displacement over the recorded window.
+
+    ``drift_ratio`` is |mean of theta_i over the window's second half - over its first half| /
+    sqrt(Var theta_i); ``stationary`` says per direction whether the window holds at least
+    20 tau_i and the drift ratio is below 1 (:func:`sgdnoise.experiments.net.late_phase.stationarity`).
+    """
 
     var_theta: Estimate
     var_v: Estimate
     tau: Estimate
     mean_theta: Estimate
+    drift_ratio: np.ndarray
+    stationary: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -194,6 +201,7 @@ class NetResult:
     accuracy: dict[str, Accuracy] | None = None
     status: str = "completed"
     wall_seconds: float = 0.0
+    resumed_from: dict[str, str] = field(default_factory=dict)
 
     @property
     def completed(self) -> bool:
@@ -219,17 +227,26 @@ class NetResult:
         if self.accuracy is not None:
             summary["accuracy"] = {s: vars(a).copy() for s, a in self.accuracy.items()}
         summary["status"] = self.status
+        summary["resumed_from"] = self.resumed_from or None
         summary["wall_seconds"] = self.wall_seconds
         return summary
+
+    def stationary_counts(self) -> dict[str, tuple[int, int]]:
+        """Per sampler with measured fluctuations: (stationary directions, directions)."""
+        return {s: (int(np.sum(f.stationary)), int(np.size(f.stationary))) for s, f in self.fluctuations().items()}
 
     def _measurement_summary(self, curv: Curvature) -> dict[str, Any]:
         trace = None if curv.trace is None else {"value": curv.trace.value, "stderr": curv.trace.stderr}
         measured: dict[str, dict[str, np.ndarray]] = {key: {} for name in MEASURED
                                                       for key in (name, f"{name}_stderr")}
+        measured.update(drift_ratio={}, stationary={})
         for sampling, fluct in self.fluctuations().items():
             for name in MEASURED:
                 measured[name][sampling] = getattr(fluct, name).value
                 measured[f"{name}_stderr"][sampling] = getattr(fluct, name).stderr
+            measured["drift_ratio"][sampling] = fluct.drift_ratio
+            measured["stationary"][sampling] = fluct.stationary
+        measured["stationary_count"] = {s: n for s, (n, _) in self.stationary_counts().items()}
         s = self.samplers
         return {
             "hessian_eigenvalues": curv.eigenvalues, "hessian_residuals": curv.residuals,

@@ -34,6 +34,7 @@ from sgdnoise.experiments.net.curvature_step import measure_curvature
 from sgdnoise.experiments.net.late_phase import crossover, run_sampler
 from sgdnoise.experiments.net.result import Accuracy, NetResult, Pretrain, SamplerResult
 from sgdnoise.experiments.net.session import Session, open_session
+from sgdnoise.interrupts import announce_phase, stop_requested
 from sgdnoise.stats.streaming import segment_mean
 
 
@@ -41,19 +42,28 @@ def generalisation(session: Session) -> dict[str, Accuracy]:
     """Test accuracy after complete trainings (pre-training and late phase) with each sampler.
 
     Run ``i`` starts every sampler from the same initial weights (stream ``accuracy``/i/``init``);
-    the batches come from ``accuracy``/i/SAMPLING/``pretrain`` and ``.../late-phase``.
+    the batches come from ``accuracy``/i/SAMPLING/``pretrain`` and ``.../late-phase``.  A run
+    stopped by a stop request (or diverged) is not counted, and no further run starts.
     """
     s, c = session, session.config
+    announce_phase("accuracy")
     accuracies: dict[str, list[float]] = {sampling: [] for sampling in c.sampling}
     for i in range(c.accuracy_seeds):
         for sampling in c.sampling:
+            if stop_requested():
+                s.stop(f"during accuracy run {i + 1} ({sampling}), before it started")
+                break
             s.new_model("accuracy", i, "init")
-            log = s.pretrain(sampling, ("accuracy", i, sampling, "pretrain"), None)
-            if not log.diverged:
+            s.pretrain(sampling, ("accuracy", i, sampling, "pretrain"), None, f"accuracy run {i + 1}: ")
+            if not s.stopped:
                 sampler = s.sampler(sampling, "accuracy", i, sampling, "late-phase")
-                s.train(f"accuracy run {i + 1} ({sampling})", sampler, s.optimizer(c.lr),
+                s.train(f"accuracy run {i + 1}: late phase ({sampling})", sampler, s.optimizer(c.lr),
                         c.burn_in_epochs + c.epochs, None)
+            if s.stopped:
+                break
             accuracies[sampling].append(s.accuracies()[1])
+        if s.stopped:
+            break
     result = {}
     for sampling, values in accuracies.items():
         a = np.asarray(values)
@@ -67,10 +77,12 @@ def _measure_samplers(session: Session, result: NetResult) -> NetResult:
     """Curvature at the pre-trained point, then each sampler until one stops recording."""
     start_state = copy.deepcopy(session.model.state_dict())
     eigenbasis = measure_curvature(session)
+    if eigenbasis is None:
+        return result
     samplers: dict[str, SamplerResult] = {}
     for sampling in session.config.sampling:
         samplers[sampling] = run_sampler(session, sampling, eigenbasis, start_state)
-        if samplers[sampling].late_phase.fluctuations is None:
+        if session.stopped:
             break
     result = _replace(result, curvature=eigenbasis.curvature, samplers=samplers)
     measured = result.fluctuations()
@@ -96,26 +108,37 @@ def run(config: NetConfig, progress: bool = True, checkpoints: Path | None = Non
     Returns
     -------
     NetResult
-        ``status`` says whether it completed or where the loss stopped being finite.
+        ``status`` says whether it completed, where the loss stopped being finite, or where a stop
+        request (Ctrl-C, SIGTERM) ended it (``interrupted during ...``): the result then holds what
+        was measured before, and a rerun into the same folder resumes from the checkpoints
+        (``resumed_from`` says from where).
 
     Raises
     ------
     UsageError
         A setting that does not fit the data or the model, before any training.
     """
-    from sgdnoise.theory import lambda_cross, tau_sgd
-
     wall = time.perf_counter()
     s = open_session(config, checkpoints, progress)
-    c = config
+    with s.threads():
+        return _replace(_run(s), status=s.status, resumed_from=dict(s.resumed),
+                        wall_seconds=time.perf_counter() - wall)
+
+
+def _run(s: Session) -> NetResult:
+    """The phases of :func:`run` in ``s``; each starts only if the earlier ones completed."""
+    from sgdnoise.theory import lambda_cross, tau_sgd
+
+    c = s.config
+    announce_phase("pretrain")
     log = s.pretrain("epoch", ("pretrain",), "pretrain")
     train_accuracy, test_accuracy = s.accuracies()
     result = NetResult(
         config=c, n_parameters=s.n_parameters, n_train=s.P, n_test=len(s.data.y_test), batches_per_epoch=s.M,
         lambda_cross=lambda_cross(c.lr, c.momentum, c.batch, s.P), tau_sgd=tau_sgd(c.momentum, s.M),
         pretrain=Pretrain(log.steps, list(log.epoch_losses), train_accuracy, test_accuracy))
-    if not log.diverged:
+    if not s.stopped:
         result = _measure_samplers(s, result)
-    if c.accuracy_seeds and s.status == "completed":
+    if c.accuracy_seeds and not s.stopped:
         result = _replace(result, accuracy=generalisation(s))
-    return _replace(result, status=s.status, wall_seconds=time.perf_counter() - wall)
+    return result

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
 
 from sgdnoise import _spec
 from sgdnoise.config import flag_for
@@ -24,6 +25,31 @@ from sgdnoise.experiments.net.config import RECORD_BLOCKS, NetConfig
 #: Settings that may differ between a run and the rerun that resumes from its checkpoints
 #: (the accuracy runs keep no checkpoints).
 RESUME_INDEPENDENT = ("threads", "accuracy_seeds")
+#: Models with fewer parameters train on one intra-op thread by default (:func:`default_threads`).
+SMALL_MODEL = 1_000_000
+#: The most intra-op threads chosen by default for larger models.
+MAX_DEFAULT_THREADS = 4
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_threads(n_parameters: int, cores: int | None = None) -> int:
+    """Intra-op torch threads when ``threads`` is not set: 1 below :data:`SMALL_MODEL` parameters,
+    else ``min(cores, MAX_DEFAULT_THREADS)``.
+
+    Torch's own default (one thread per core) collapses when the machine is shared: its
+    threads spin waiting for each other while another process holds a core, and a small
+    model's steps are too short to gain from threads at all (benchmarks/threads.py).
+    """
+    if n_parameters < SMALL_MODEL:
+        return 1
+    return max(1, min(available_cores() if cores is None else cores, MAX_DEFAULT_THREADS))
 
 
 def lr_schedule(kind: str, start: float, end: float, steps: int) -> Callable[[int], float]:
@@ -105,6 +131,8 @@ class Session:
         self.M = self.P // config.batch
         self.max_lag = config.resolved_max_lag(self.M)
         self.status = "completed"
+        #: Where each phase resumed from its checkpoint (``resumed_from`` of the summary).
+        self.resumed: dict[str, str] = {}
         self.new_model("init")
         self.n_parameters = sum(p.numel() for p in self.model.parameters())
 
@@ -142,22 +170,59 @@ class Session:
 
     def train(self, name: str, sampler: Any, optimizer: Any, epochs: int, checkpoint: str | None,
               schedule: Any = None, recorder: Any = None) -> Any:
-        """Train ``epochs`` epochs; on divergence set the status and return the log."""
+        """Train ``epochs`` epochs; on divergence or a stop request set the status and return the log."""
         from sgdnoise.dynamics.training import train
 
-        log = train(self.model, self.loss_fn, self.train_set, sampler, epochs * self.M, optimizer,
+        total = epochs * self.M
+        log = train(self.model, self.loss_fn, self.train_set, sampler, total, optimizer,
                     schedule=schedule, recorder=recorder, checkpoint=self.checkpoint(checkpoint),
                     checkpoint_every=self.config.checkpoint_every, progress=self.progress, desc=name)
+        if log.resumed_from is not None:
+            self.resumed[name] = f"step {log.resumed_from} of {total} (epoch {log.resumed_from // self.M})"
         if log.diverged and self.status == "completed":
             self.status = f"diverged: the loss of {name} became non-finite at step {log.steps + 1}"
+        if log.interrupted:
+            self.stop(f"during {name} at epoch {log.steps // self.M + 1} of {epochs} (step {log.steps} of {total})")
         return log
 
-    def pretrain(self, sampling: str, stream: tuple[str | int, ...], checkpoint: str | None) -> Any:
+    def stop(self, where: str) -> None:
+        """Record that the run was asked to stop ``where`` (the first place only)."""
+        if self.status == "completed":
+            self.status = f"interrupted {where}"
+
+    @property
+    def stopped(self) -> bool:
+        """The run diverged or was asked to stop: no further phase starts."""
+        return self.status != "completed"
+
+    def pretrain(self, sampling: str, stream: tuple[str | int, ...], checkpoint: str | None,
+                 prefix: str = "") -> Any:
         """Pre-training with ``sampling``: ``pretrain_epochs`` epochs from ``pretrain_lr`` to ``lr``."""
         c = self.config
         schedule = lr_schedule(c.schedule, c.pretrain_lr, c.lr, c.pretrain_epochs * self.M)
-        return self.train(f"pre-train ({sampling})", self.sampler(sampling, *stream), self.optimizer(c.pretrain_lr),
-                          c.pretrain_epochs, checkpoint, schedule=schedule)
+        return self.train(f"{prefix}pre-training ({sampling})", self.sampler(sampling, *stream),
+                          self.optimizer(c.pretrain_lr), c.pretrain_epochs, checkpoint, schedule=schedule)
+
+    @contextmanager
+    def threads(self) -> Iterator[int]:
+        """Within the block torch computes on :func:`default_threads` (or ``threads``) intra-op threads.
+
+        Inter-op parallelism is set to one thread once per process (torch allows no later change);
+        the intra-op count is restored at the end.
+        """
+        import torch
+
+        count = self.config.threads or default_threads(self.n_parameters)
+        previous = torch.get_num_threads()
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # already set, or inter-op work already started in this process
+            pass
+        torch.set_num_threads(count)
+        try:
+            yield count
+        finally:
+            torch.set_num_threads(previous)
 
 
 def _check_sizes(config: NetConfig, P: int, d: int) -> None:
@@ -196,6 +261,4 @@ def open_session(config: NetConfig, checkpoints: Path | None, progress: bool) ->
     _check_sizes(config, session.P, session.n_parameters)
     if folder is not None:
         check_checkpoints(config, folder)
-    if config.threads:
-        torch.set_num_threads(config.threads)
     return session

@@ -20,16 +20,29 @@ SAMPLES = ("per run (sgd, sde, balance_sgd, balance_sde, balance_gradient_flow):
 
 
 def save(result: BalanceResult, folder: ResultFolder) -> None:
-    """Write ``samples.npz``, ``density.png``, ``balance.png`` (``D >= 1``) and ``summary.json``."""
+    """Write ``samples.npz``, ``density.png``, ``balance.png`` (``D >= 1``) and ``summary.json``.
+
+    A figure that would have empty panels is not drawn; ``figures_not_drawn`` says why.
+    """
     folder.write_arrays("samples.npz", result.arrays(), SAMPLES)
-    save_density(result, folder)
-    if result.balance_runs:
+    not_drawn = {}
+    reason = save_density(result, folder)
+    if reason is not None:
+        not_drawn["density.png"] = reason
+    if result.balance is not None and any((~r.diverged).any() for r in result.balance_runs.values()):
         save_balance(result, folder)
-    folder.write_summary(result.to_summary())
+    elif result.config.depth >= 1:
+        not_drawn["balance.png"] = f"the imbalance-decay runs did not complete ({result.status})"
+    summary = result.to_summary()
+    if not_drawn:
+        summary["figures_not_drawn"] = not_drawn
+    folder.write_summary(summary)
 
 
 def show(result: BalanceResult, folder: ResultFolder) -> None:
     """The temperature, ``T_c``, the KS distance (or the regime), the balance rate, the files."""
+    if result.status != "completed":
+        print(f"status: {result.status}")
     dist = result.samples["sgd"].distance
     print(f"T = {result.T:g}, T_c = {result.T_c:.4g}; "
           + (f"KS distance {dist['value']:.4f} (critical {dist['critical']:.4f}, n = {dist['n']})"
@@ -38,7 +51,7 @@ def show(result: BalanceResult, folder: ResultFolder) -> None:
         first = result.balance.pairs[0]
         print(f"balance rate measured {first.measured:.4g} +- {first.measured_se:.2g}, "
               f"predicted {first.predicted:.4g}")
-    print_written(folder)
+    print_written(folder, result.status)
 
 
 def save_densities(result: DensitiesResult, folder: ResultFolder) -> None:

@@ -17,7 +17,7 @@ def draw_density_panel(ax: Any, result: BalanceResult) -> None:
     """Histograms of the final ``v`` of SGD (and the SDE) with the predicted density and the KS distances."""
     for name, colour in (("sgd", "C0"), ("sde", "C1")):
         sample = result.samples.get(name)
-        if sample is None:
+        if sample is None or sample.n < 2:
             continue
         h, dist = sample.histogram, sample.distance
         label = name.upper() + (f", KS {dist['value']:.4f} (crit. {dist['critical']:.4f})" if dist else "")
@@ -27,7 +27,7 @@ def draw_density_panel(ax: Any, result: BalanceResult) -> None:
         ax.plot(shown["v"], shown["pdf"], "k-", lw=1, label="theory")
     edges = result.samples["sgd"].histogram["edges"]
     ax.set_xlim(edges[0], edges[-1])
-    ax.set_ylim(0, 1.3 * max(np.max(s.histogram["density"]) for s in result.samples.values()))
+    ax.set_ylim(0, 1.3 * max(np.max(s.histogram["density"]) for s in result.samples.values() if s.n >= 2))
     config = result.config
     ax.set_title(f"D = {config.depth}, d = {config.width}, T = {result.T:g}  (T_c = {result.T_c:.3g})",
                  fontsize=9)
@@ -36,12 +36,15 @@ def draw_density_panel(ax: Any, result: BalanceResult) -> None:
     ax.legend(fontsize=7)
 
 
-def save_density(result: BalanceResult, folder: ResultFolder) -> None:
-    """``density.png``: the density panel of the run."""
+def save_density(result: BalanceResult, folder: ResultFolder) -> str | None:
+    """``density.png``: the density panel of the run; None, or why it was not drawn."""
+    if result.samples["sgd"].n < 2:
+        return f"fewer than 2 SGD replicas left to show ({result.status})"
     fig, ax = plt.subplots(figsize=(5, 3.6))
     draw_density_panel(ax, result)
     folder.save_figure(fig, "density", "histograms of the final v of SGD and the SDE with the predicted "
                                        "density and the KS distances")
+    return None
 
 
 def _draw_run(ax: Any, name: str, run: BalanceRun, result: BalanceResult) -> None:
