@@ -6,10 +6,10 @@ command module, listed in :data:`sgdnoise.commands.reproduce.SOURCES`.
 """
 from __future__ import annotations
 
-from sgdnoise.commands import balance, linear, reproduce
+from sgdnoise.commands import balance, linear, reproduce, sweep
 from sgdnoise.experiments import net
 
 #: Experiment commands, in the order ``sgdnoise --help`` lists them (each also runs from a TOML file).
 EXPERIMENTS = [linear.LINEAR, linear.DEMO, balance.EXPERIMENT]
 #: Modules with ``add_parser(subparsers)`` for the other commands.
-OTHER_COMMANDS = [reproduce, net]
+OTHER_COMMANDS = [reproduce, net, sweep]

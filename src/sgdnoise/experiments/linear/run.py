@@ -91,6 +91,7 @@ class LinearResult:
         measured: dict[str, Any] = {
             "var_theta": m.var_theta.value, "var_theta_stderr": m.var_theta.stderr,
             "var_v": m.var_v.value, "var_v_stderr": m.var_v.stderr,
+            "var_theta_trace": m.var_theta_trace.value, "var_theta_trace_stderr": m.var_theta_trace.stderr,
             "tau": m.tau.value, "tau_stderr": m.tau.stderr,
             "mean_theta": m.mean_theta.value, "mean_theta_stderr": m.mean_theta.stderr,
             "loss_excess": m.loss_excess.value, "loss_excess_stderr": m.loss_excess.stderr,
