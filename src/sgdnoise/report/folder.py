@@ -75,7 +75,7 @@ class ResultFolder:
         if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
             raise UsageError(f"{self.name} {str(path)!r} cannot be written (no write permission on "
                              f"{str(existing)!r})", name=self.name)
-        unknown = sorted(self._present() - self._ours()) if path.is_dir() else []
+        unknown = sorted(self._present() - self._ours() - set(KEPT)) if path.is_dir() else []
         if unknown:
             raise UsageError(
                 f"{self.name} {str(path)!r} holds files that no earlier sgdnoise run wrote there "
