@@ -17,7 +17,7 @@ from sgdnoise.interrupts import announce_phase, exit_status_after_stop
 from sgdnoise.report.folder import ResultFolder
 from sgdnoise.report.terminal import print_written
 
-SOURCES = ["sgdnoise.commands.linear", "sgdnoise.commands.balance"]
+SOURCES = ["sgdnoise.commands.linear", "sgdnoise.commands.balance", "sgdnoise.commands.sweep"]
 
 
 def registry() -> dict[str, Reproduction]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sgdnoise.commands import Reproduction
 from sgdnoise.errors import UsageError
+from sgdnoise.sweeps import showcase_figures, showcases
 from sgdnoise.sweeps.collect import collect, write
 from sgdnoise.sweeps.executors import EXECUTORS
 from sgdnoise.sweeps.grid import SweepSpec
@@ -84,3 +86,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("dir", type=Path, metavar="DIR")
     p.add_argument("--out", type=Path, default=None, help="the HTML file (default: DIR/report.html for a sweep, DIR.html for a result folder)")
     p.set_defaults(func=report_command)
+
+
+#: ``sgdnoise reproduce NAME``: reproductions that run through the sweep machinery (local pool).
+REPRODUCTIONS = {
+    "sweep-lambda-cross": Reproduction(
+        "Kuehn & Rosenow lambda_cross = 3(1-beta)S/(lr P) measured across batch size, lr and momentum "
+        "(a sweep: epoch vs with-replacement Var theta ratio crossing 1/2)",
+        showcases.lambda_cross, showcase_figures.save_lambda_cross,
+        lambda result: 0 if result.status == "completed" else 1),
+    "sweep-gross-fig5": Reproduction(
+        "Gross et al. Fig. 5 over P/N as a sweep: tr Var theta measured vs exact, continuum, detailed balance",
+        showcases.gross_fig5, showcase_figures.save_gross_fig5,
+        lambda result: 0 if result.status == "completed" else 1),
+}

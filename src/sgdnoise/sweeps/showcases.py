@@ -1,0 +1,141 @@
+"""Reproductions that run through the sweep machinery (``sgdnoise reproduce sweep-...``; docs/sweeps.md).
+
+``sweep-lambda-cross``
+    Kühn & Rosenow's crossover curvature lambda_cross = 3 (1 - beta) S / (lr P) (docs/theory.md §3d)
+    measured on teacher-student linear regression (N = 100, P = 200) at seven settings of batch size,
+    learning rate and momentum (a zip axis: one setting changed at a time around S = 10, lr = 1,
+    beta = 0.9), each with epoch and with-replacement sampling (a grid axis).  Measured lambda_cross:
+    along the Hessian eigendirections sorted by lambda, the ratio r_i = Var theta_i (epoch) /
+    Var theta_i (with replacement) rises from well below 1 (epochs cancel the noise of slow directions)
+    to 1; lambda_1/2 is where the running median (5 directions) of r first reaches 1/2, interpolated
+    in log lambda.  If the formula holds, lambda_1/2 / lambda_cross is the same at every setting and
+    the ratios collapse onto one curve against lambda / lambda_cross.
+``sweep-gross-fig5``
+    Gross et al. Fig. 5 over P/N: tr Var theta of SGD on teacher-student linear regression (N = 50,
+    lr = 0.1, S = 10, sigma_eps^2 = 0.25) against P/N, normalised by lr sigma_eps^2 / (2 S), measured
+    (±2 s.e.) against the exact finite-lr solution (§3c), the continuum Lyapunov solution (§3a) and
+    detailed balance; a zip axis (P, steps, burn_in) gives each P/N enough steps (30 relaxation
+    times of its slowest direction, within 50 000 .. 400 000).
+
+Each runs its sweep in a temporary folder and returns the collected Dataset; the report writes the
+figures, ``sweep.nc`` and ``summary.json``.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sgdnoise.dynamics.simulator import relaxation_steps
+from sgdnoise.problems.linear import LinearRegression
+from sgdnoise.sweeps.collect import collect
+from sgdnoise.sweeps.grid import SweepSpec
+from sgdnoise.sweeps.runner import run_sweep
+
+#: (batch_size, lr, momentum) of sweep-lambda-cross: the centre, then one setting changed at a time.
+SETTINGS = ((10, 1.0, 0.9), (5, 1.0, 0.9), (3, 1.0, 0.9), (10, 2.0, 0.9), (10, 4.0, 0.9),
+            (10, 1.0, 0.95), (10, 1.0, 0.97))
+GROSS_RATIOS = (1.05, 1.2, 1.5, 2.0, 4.0, 10.0)
+GROSS = {"N": 50, "lr": 0.1, "batch_size": 10, "label_noise": 0.25}
+
+
+@dataclass
+class SweepShowcase:
+    """A sweep's collected Dataset, the spec it ran, and the derived numbers shown."""
+
+    name: str
+    spec: SweepSpec
+    dataset: Any
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        states = self.dataset["cell_status"].values.ravel()
+        bad = int((states != "done").sum())
+        return "completed" if bad == 0 else f"{bad} of {states.size} cells did not finish (see cell_status)"
+
+    def to_summary(self) -> dict[str, Any]:
+        return {"status": self.status, "config": {"experiment": self.name, "sweep": self.spec.to_mapping()},
+                **self.numbers}
+
+
+def _run(name: str, spec: SweepSpec, progress: bool) -> SweepShowcase:
+    with tempfile.TemporaryDirectory(prefix=f"sgdnoise-{name}-") as tmp:
+        run_sweep(spec, tmp, progress=progress)
+        dataset = collect(tmp).load()
+    return SweepShowcase(name, spec, dataset)
+
+
+def crossing(lam: np.ndarray, ratio: np.ndarray, level: float = 0.5, window: int = 5) -> float:
+    """First lambda (ascending) where the running median of ``ratio`` reaches ``level`` (log interpolation)."""
+    order = np.argsort(lam)
+    lam, ratio = lam[order], ratio[order]
+    half = window // 2
+    smooth = np.array([np.nanmedian(ratio[max(0, i - half): i + half + 1]) for i in range(len(ratio))])
+    above = np.flatnonzero(smooth >= level)
+    if above.size == 0 or above[0] == 0:
+        return float("nan")
+    i = above[0]
+    t = (level - smooth[i - 1]) / (smooth[i] - smooth[i - 1])
+    return float(np.exp(np.log(lam[i - 1]) + t * (np.log(lam[i]) - np.log(lam[i - 1]))))
+
+
+def lambda_cross(seed: int, progress: bool = True) -> SweepShowcase:
+    """``sweep-lambda-cross`` (see the module docstring)."""
+    spec = SweepSpec.from_mapping({
+        "experiment": "linear",
+        "base": {"N": 100, "P": 200, "steps": 50_000, "burn_in": 5_000, "replicas": 16, "max_lag": 0,
+                 "seed": seed},
+        "grid": {"sampling": ["epoch", "with-replacement"]},
+        "zip": {"batch_size": [s[0] for s in SETTINGS], "lr": [s[1] for s in SETTINGS],
+                "momentum": [s[2] for s in SETTINGS]}})
+    result = _run("sweep-lambda-cross", spec, progress)
+    ds = result.dataset
+    epoch, wr = ds.sel(sampling="epoch"), ds.sel(sampling="with-replacement")
+    rows = []
+    for i, (S, lr, beta) in enumerate(SETTINGS):
+        lam = epoch["hessian_eigenvalues"].values[i]
+        predicted = 3 * (1 - beta) * S / (lr * 200)
+        measured = crossing(lam, epoch["var_theta"].values[i] / wr["var_theta"].values[i])
+        theory = crossing(lam, epoch["kuehn_rosenow_var_theta"].values[i] / wr["exact_var_theta"].values[i])
+        rows.append({"batch_size": S, "lr": lr, "momentum": beta, "lambda_cross": predicted,
+                     "lambda_half_measured": measured, "lambda_half_kuehn_rosenow": theory,
+                     "measured_over_lambda_cross": measured / predicted})
+    scaled = np.array([r["measured_over_lambda_cross"] for r in rows])
+    result.numbers = {
+        "definition": "lambda_1/2: where the 5-direction running median of Var theta(epoch) / Var theta(with "
+                      "replacement) first reaches 1/2, log-interpolated; lambda_cross = 3 (1 - beta) S / (lr P)",
+        "settings": rows,
+        "lambda_half_over_lambda_cross_mean": float(np.nanmean(scaled)),
+        "lambda_half_over_lambda_cross_relative_spread": float(np.nanstd(scaled) / np.nanmean(scaled)),
+    }
+    return result
+
+
+def _gross_steps(P: int, seed: int) -> tuple[int, int]:
+    problem = LinearRegression.teacher_student(GROSS["N"], P, GROSS["label_noise"], seed=seed)
+    relax = float(relaxation_steps(problem.hessian_eigenvalues, GROSS["lr"], 0.0).max())
+    return int(np.clip(30 * relax, 50_000, 400_000)), int(np.clip(10 * relax, 2_000, 150_000))
+
+
+def gross_fig5(seed: int, progress: bool = True) -> SweepShowcase:
+    """``sweep-gross-fig5`` (see the module docstring)."""
+    Ps = [int(round(r * GROSS["N"])) for r in GROSS_RATIOS]
+    steps = [_gross_steps(P, seed) for P in Ps]
+    spec = SweepSpec.from_mapping({
+        "experiment": "linear",
+        "base": {**GROSS, "replicas": 8, "max_lag": 0, "seed": seed},
+        "zip": {"P": Ps, "steps": [s for s, _ in steps], "burn_in": [b for _, b in steps]}})
+    result = _run("sweep-gross-fig5", spec, progress)
+    ds = result.dataset
+    norm = GROSS["lr"] * GROSS["label_noise"] / (2 * GROSS["batch_size"])
+    traces = {"measured": ds["var_theta_trace"].values / norm,
+              "measured_stderr": ds["var_theta_trace_stderr"].values / norm}
+    for method in ("exact", "continuum", "detailed_balance"):
+        traces[method] = ds[f"{method}_trace"].values / norm
+    result.numbers = {"P_over_N": list(GROSS_RATIOS), "normalisation": "lr sigma_eps^2 / (2 S)",
+                      "normalised_trace": traces,
+                      "exact_trace_z": ds["exact_trace_z"].values}
+    return result
