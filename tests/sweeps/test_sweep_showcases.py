@@ -41,3 +41,10 @@ def test_dask_and_submitit_only_in_the_executors():
             for name in names:
                 if name.split(".")[0] in ("dask", "distributed", "submitit"):
                     assert path.name == "executors.py", f"{path} imports {name}"
+
+
+def test_stack_pads_missing_and_shorter_arrays():
+    from sgdnoise.sweeps.collect import _stack
+
+    out = _stack([np.asarray(np.nan), np.arange(3.0), np.arange(2.0)])
+    assert out.shape == (3, 3) and np.isnan(out[0]).all() and np.isnan(out[2, 2]) and out[1, 2] == 2

@@ -104,12 +104,16 @@ EXTRACTORS: dict[str, Callable[[Path], Variables]] = {"linear": linear, "demo": 
 
 
 def _stack(arrays: list[np.ndarray]) -> np.ndarray:
-    """Stack arrays of possibly different shapes, padding with NaN."""
+    """Stack arrays of possibly different shapes, padding with NaN (a scalar NaN stands for a missing one)."""
     arrays = [np.asarray(a, float) for a in arrays]
-    shape = tuple(max(s) for s in zip(*(a.shape for a in arrays))) if arrays[0].ndim else ()
+    ndim = max(a.ndim for a in arrays)
+    shape = tuple(max(a.shape[k] for a in arrays if a.ndim == ndim) for k in range(ndim))
     out = np.full((len(arrays), *shape), np.nan)
     for i, a in enumerate(arrays):
-        out[(i, *(slice(0, n) for n in a.shape))] = a
+        if a.ndim == ndim:
+            out[(i, *(slice(0, n) for n in a.shape))] = a
+        elif a.ndim == 0:
+            out[i] = a
     return out
 
 

@@ -17,13 +17,16 @@
     detailed balance; a zip axis (P, steps, burn_in) gives each P/N enough steps (30 relaxation
     times of its slowest direction, within 50 000 .. 400 000).
 
-Each runs its sweep in a temporary folder and returns the collected Dataset; the report writes the
-figures, ``sweep.nc`` and ``summary.json``.
+Each runs its sweep in a sweep folder under ``$SGDNOISE_SWEEP_CACHE`` (default
+``~/.cache/sgdnoise/sweeps``), so an interrupted reproduction resumes without recomputing a finished
+cell (cells are keyed by their complete config), and returns the collected Dataset; the report writes
+the figures, ``sweep.nc`` and ``summary.json``.
 """
 from __future__ import annotations
 
-import tempfile
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,11 +64,16 @@ class SweepShowcase:
                 **self.numbers}
 
 
-def _run(name: str, spec: SweepSpec, progress: bool) -> SweepShowcase:
-    with tempfile.TemporaryDirectory(prefix=f"sgdnoise-{name}-") as tmp:
-        run_sweep(spec, tmp, progress=progress)
-        dataset = collect(tmp).load()
-    return SweepShowcase(name, spec, dataset)
+def sweep_folder(name: str, seed: int) -> Path:
+    """Where showcase ``name`` keeps its sweep (resumable; see the module docstring)."""
+    root = os.environ.get("SGDNOISE_SWEEP_CACHE") or Path.home() / ".cache" / "sgdnoise" / "sweeps"
+    return Path(root) / f"{name}-seed{seed}"
+
+
+def _run(name: str, spec: SweepSpec, seed: int, progress: bool) -> SweepShowcase:
+    folder = sweep_folder(name, seed)
+    run_sweep(spec, folder, progress=progress)
+    return SweepShowcase(name, spec, collect(folder).load())
 
 
 def crossing(lam: np.ndarray, ratio: np.ndarray, level: float = 0.5, window: int = 5) -> float:
@@ -91,7 +99,7 @@ def lambda_cross(seed: int, progress: bool = True) -> SweepShowcase:
         "grid": {"sampling": ["epoch", "with-replacement"]},
         "zip": {"batch_size": [s[0] for s in SETTINGS], "lr": [s[1] for s in SETTINGS],
                 "momentum": [s[2] for s in SETTINGS]}})
-    result = _run("sweep-lambda-cross", spec, progress)
+    result = _run("sweep-lambda-cross", spec, seed, progress)
     ds = result.dataset
     epoch, wr = ds.sel(sampling="epoch"), ds.sel(sampling="with-replacement")
     rows = []
@@ -128,7 +136,7 @@ def gross_fig5(seed: int, progress: bool = True) -> SweepShowcase:
         "experiment": "linear",
         "base": {**GROSS, "replicas": 8, "max_lag": 0, "seed": seed},
         "zip": {"P": Ps, "steps": [s for s, _ in steps], "burn_in": [b for _, b in steps]}})
-    result = _run("sweep-gross-fig5", spec, progress)
+    result = _run("sweep-gross-fig5", spec, seed, progress)
     ds = result.dataset
     norm = GROSS["lr"] * GROSS["label_noise"] / (2 * GROSS["batch_size"])
     traces = {"measured": ds["var_theta_trace"].values / norm,
