@@ -37,6 +37,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/simulator.py
 	$(PY) benchmarks/theory.py
 	$(PY) benchmarks/curvature.py
+	$(PY) benchmarks/sweep.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache
