@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sgdnoise.commands import Reproduction
 from sgdnoise.errors import UsageError
+from sgdnoise.interrupts import exit_status_after_stop
 from sgdnoise.sweeps import showcase_figures, showcases
 from sgdnoise.sweeps.collect import collect, write
 from sgdnoise.sweeps.executors import EXECUTORS
@@ -35,7 +36,7 @@ def sweep_command(args: argparse.Namespace) -> int:
 
         print(f"  failed {cell.id}: {(read_record(args.out, cell.id) or {}).get('error')}")
     print(f"wrote {args.out}; `sgdnoise collect {args.out}` gathers the results")
-    return 1 if state.failed or state.remaining else 0
+    return max(1 if state.failed or state.remaining else 0, exit_status_after_stop())
 
 
 def status_command(args: argparse.Namespace) -> int:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
+import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -59,6 +61,8 @@ def run_cell(spec: dict[str, Any], mapping: dict[str, Any], sweep_dir: str) -> d
     from sgdnoise.sweeps.registry import lookup
     from sgdnoise.sweeps.store import cell_dir, drop_lock, take_lock, write_record
 
+    if threading.current_thread() is threading.main_thread():  # Ctrl-C is the driver's to handle
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     _limit_threads(spec.get("threads"))
     entry = lookup(spec["experiment"])
     cid = cell_id(spec["experiment"], mapping)
@@ -119,7 +123,7 @@ class LocalBackend:
             return self.pool.submit(run_cell, *args)
 
     def wait(self, handles: list[Any]) -> list[tuple[Any, Any]]:
-        done, _ = wait(handles, return_when=FIRST_COMPLETED)
+        done, _ = wait(handles, timeout=1.0, return_when=FIRST_COMPLETED)
         out = []
         for future in done:
             exc = future.exception()
@@ -128,6 +132,12 @@ class LocalBackend:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = self._new()
         return out
+
+    def abort(self, handles: list[Any]) -> None:
+        """Stop now: cancel what has not started and end the workers (their cells keep no record)."""
+        for process in list(getattr(self.pool, "_processes", {}).values()):
+            process.terminate()
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -156,8 +166,14 @@ class DaskBackend:
     def wait(self, handles: list[Any]) -> list[tuple[Any, Any]]:
         from distributed import wait as dask_wait
 
-        done, _ = dask_wait(handles, return_when="FIRST_COMPLETED")
+        try:
+            done, _ = dask_wait(handles, timeout=1.0, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            return []
         return [(f, f.exception() if f.status == "error" else f.result()) for f in done]
+
+    def abort(self, handles: list[Any]) -> None:
+        self.client.cancel(handles)
 
     def close(self) -> None:
         self.client.close()
@@ -181,7 +197,7 @@ class SubmititBackend:
         return self.executor.submit(run_cell, *args)
 
     def wait(self, handles: list[Any]) -> list[tuple[Any, Any]]:
-        while True:
+        for _ in range(5):
             done = [job for job in handles if job.done()]
             if done:
                 break
@@ -193,6 +209,10 @@ class SubmititBackend:
             except Exception as exc:  # the job failed or its process died
                 out.append((job, exc))
         return out
+
+    def abort(self, handles: list[Any]) -> None:
+        for job in handles:
+            job.cancel(check=False)
 
     def close(self) -> None:
         pass

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sgdnoise.errors import UsageError
+from sgdnoise.interrupts import stop_requested
 from sgdnoise.progress import progress_bar
 from sgdnoise.sweeps.executors import EXECUTORS, failed_record, make_backend
 from sgdnoise.sweeps.grid import Cell, SweepSpec
@@ -27,7 +28,9 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, executor: str = "local", w
     """Run every cell of ``spec`` not yet done into ``sweep_dir``; return the final status.
 
     All cells are built and checked first (:meth:`SweepSpec.cells`); cells whose
-    ``record.json`` says done are skipped; the others run on ``executor``.
+    ``record.json`` says done are skipped; the others run on ``executor``.  On Ctrl-C or SIGTERM
+    (:func:`sgdnoise.interrupts.stop_requested`) no new cell starts and the running ones are stopped
+    without a record, so the next run picks them up.
     """
     _check(executor, workers, retries)
     cells = spec.cells()
@@ -54,13 +57,15 @@ def _drive(backend: Any, todo: list[Cell], job: dict[str, Any], sweep_dir: str, 
     queue = list(reversed(todo))
     pending: dict[Any, Cell] = {}
     lost: Counter = Counter()
-    while queue or pending:
+    while (queue or pending) and not stop_requested():
         while queue and (backend.window is None or len(pending) < backend.window):
             cell = queue.pop()
             pending[backend.submit(job, cell.mapping, sweep_dir)] = cell
         bar.set_postfix(done=counts["done"], failed=counts["failed"], running=len(pending))
         for handle, outcome in backend.wait(list(pending)):
             cell = pending.pop(handle)
+            if stop_requested():  # its worker may have been stopped: no record, the cell stays remaining
+                continue
             if isinstance(outcome, BaseException):
                 lost[cell.id] += 1
                 if backend.resubmits and lost[cell.id] <= retries:
@@ -71,4 +76,6 @@ def _drive(backend: Any, todo: list[Cell], job: dict[str, Any], sweep_dir: str, 
                 outcome = {"status": "failed"}
             counts[outcome["status"]] += 1
             bar.update(1)
+    if pending:  # stopped (Ctrl-C, SIGTERM): the cells still running keep no record and run next time
+        backend.abort(list(pending))
     bar.set_postfix(done=counts["done"], failed=counts["failed"], running=0)
