@@ -2,9 +2,12 @@
 
 ``sweep-lambda-cross``
     Kühn & Rosenow's crossover curvature lambda_cross = 3 (1 - beta) S / (lr P) (docs/theory.md §3d)
-    measured on teacher-student linear regression (N = 100, P = 200) at seven settings of batch size,
-    learning rate and momentum (a zip axis: one setting changed at a time around S = 10, lr = 1,
-    beta = 0.9), each with epoch and with-replacement sampling (a grid axis).  Measured lambda_cross:
+    measured on linear regression with a wide Hessian spectrum (N = 50 features of variances from 1
+    down to 1e-3, geometric; P = 1000; a teacher with label noise 0.25, written once as the data file
+    of the sweep) at seven settings of batch size, learning rate and momentum (a zip axis: one setting
+    changed at a time around S = 10, lr = 0.02, beta = 0.9, so that lambda_cross runs from 0.075 to
+    0.3 while lr tr H / (S (1 - beta)) stays below 0.3, far from the noise-driven instability), each
+    with epoch and with-replacement sampling (a grid axis).  Measured lambda_cross:
     along the Hessian eigendirections sorted by lambda, the ratio r_i = Var theta_i (epoch) /
     Var theta_i (with replacement) rises from well below 1 (epochs cancel the noise of slow directions)
     to 1; lambda_1/2 is where the running median (5 directions) of r first reaches 1/2, interpolated
@@ -38,8 +41,10 @@ from sgdnoise.sweeps.grid import SweepSpec
 from sgdnoise.sweeps.runner import run_sweep
 
 #: (batch_size, lr, momentum) of sweep-lambda-cross: the centre, then one setting changed at a time.
-SETTINGS = ((10, 1.0, 0.9), (5, 1.0, 0.9), (3, 1.0, 0.9), (10, 2.0, 0.9), (10, 4.0, 0.9),
-            (10, 1.0, 0.95), (10, 1.0, 0.97))
+SETTINGS = ((10, 0.02, 0.9), (5, 0.02, 0.9), (20, 0.02, 0.9), (10, 0.04, 0.9), (10, 0.01, 0.9),
+            (10, 0.02, 0.95), (10, 0.02, 0.8))
+#: The data of sweep-lambda-cross: N features with geometric variances, P examples.
+CROSS_N, CROSS_P = 50, 1000
 GROSS_RATIOS = (1.05, 1.2, 1.5, 2.0, 4.0, 10.0)
 GROSS = {"N": 50, "lr": 0.1, "batch_size": 10, "label_noise": 0.25}
 
@@ -81,6 +86,8 @@ def crossing(lam: np.ndarray, ratio: np.ndarray, level: float = 0.5, window: int
     order = np.argsort(lam)
     lam, ratio = lam[order], ratio[order]
     half = window // 2
+    if not np.isfinite(ratio).any():
+        return float("nan")
     smooth = np.array([np.nanmedian(ratio[max(0, i - half): i + half + 1]) for i in range(len(ratio))])
     above = np.flatnonzero(smooth >= level)
     if above.size == 0 or above[0] == 0:
@@ -90,12 +97,27 @@ def crossing(lam: np.ndarray, ratio: np.ndarray, level: float = 0.5, window: int
     return float(np.exp(np.log(lam[i - 1]) + t * (np.log(lam[i]) - np.log(lam[i - 1]))))
 
 
+def wide_spectrum_data(seed: int) -> Path:
+    """The data file of sweep-lambda-cross (written once next to its sweep folder; same seed, same file)."""
+    path = sweep_folder("sweep-lambda-cross", seed).with_name(f"sweep-lambda-cross-seed{seed}-data.npz")
+    if not path.is_file():
+        gen = np.random.default_rng([seed, 7])
+        scale = np.sqrt(np.geomspace(1.0, 1e-3, CROSS_N))
+        x = gen.normal(size=(CROSS_P, CROSS_N)) * scale
+        y = x @ gen.normal(size=CROSS_N) + gen.normal(0.0, 0.5, size=CROSS_P)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, x=x, y=y)
+        os.replace(tmp, path)
+    return path
+
+
 def lambda_cross(seed: int, progress: bool = True) -> SweepShowcase:
     """``sweep-lambda-cross`` (see the module docstring)."""
     spec = SweepSpec.from_mapping({
         "experiment": "linear",
-        "base": {"N": 100, "P": 200, "steps": 50_000, "burn_in": 5_000, "replicas": 16, "max_lag": 0,
-                 "seed": seed},
+        "base": {"data": str(wide_spectrum_data(seed)), "steps": 60_000, "burn_in": 30_000, "replicas": 16,
+                 "max_lag": 0, "seed": seed},
         "grid": {"sampling": ["epoch", "with-replacement"]},
         "zip": {"batch_size": [s[0] for s in SETTINGS], "lr": [s[1] for s in SETTINGS],
                 "momentum": [s[2] for s in SETTINGS]}})
@@ -105,7 +127,7 @@ def lambda_cross(seed: int, progress: bool = True) -> SweepShowcase:
     rows = []
     for i, (S, lr, beta) in enumerate(SETTINGS):
         lam = epoch["hessian_eigenvalues"].values[i]
-        predicted = 3 * (1 - beta) * S / (lr * 200)
+        predicted = 3 * (1 - beta) * S / (lr * CROSS_P)
         measured = crossing(lam, epoch["var_theta"].values[i] / wr["var_theta"].values[i])
         theory = crossing(lam, epoch["kuehn_rosenow_var_theta"].values[i] / wr["exact_var_theta"].values[i])
         rows.append({"batch_size": S, "lr": lr, "momentum": beta, "lambda_cross": predicted,
