@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parents[1] / "src"
 
@@ -42,3 +44,10 @@ def sgdnoise(*args: object, **kwargs) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
+
+
+@pytest.fixture
+def toy_path(monkeypatch):
+    """The toy experiment importable here and in every worker (sys.path and PYTHONPATH)."""
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.setenv("PYTHONPATH", env()["PYTHONPATH"])

@@ -13,7 +13,7 @@ import pytest
 from sgdnoise.sweeps import SweepSpec, collect, run_sweep, status
 from sgdnoise.sweeps.store import read_record
 
-from sweep_helpers import tiny_spec
+from sweep_helpers import tiny_spec, toy_path  # noqa: F401 (a fixture)
 
 ARRAYS = ("var_theta", "var_theta_stderr", "var_v", "tau", "hessian_eigenvalues")
 

@@ -156,5 +156,7 @@ class ResultFolder:
 
     def write_summary(self, summary: dict[str, Any]) -> Path:
         """Write ``summary.json`` last: the summary, its provenance and the list of files."""
-        files = {SUMMARY: "this file: config, provenance, results", **self.files}
+        kept = {f"{name}/": "checkpoints of an interrupted run: rerunning the same command resumes from them "
+                            "(deleted once a run completes)" for name in KEPT if (self.path / name).exists()}
+        files = {SUMMARY: "this file: config, provenance, results", **self.files, **kept}
         return self.write_json(SUMMARY, {**summary, "provenance": provenance(), "files": files}, None)
