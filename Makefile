@@ -38,6 +38,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/theory.py
 	$(PY) benchmarks/curvature.py
 	$(PY) benchmarks/threads.py
+	$(PY) benchmarks/sweep.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

@@ -6,9 +6,9 @@ command module, listed in :data:`sgdnoise.commands.reproduce.SOURCES`.
 """
 from __future__ import annotations
 
-from sgdnoise.commands import balance, ivfr, linear, net, reproduce
+from sgdnoise.commands import balance, ivfr, linear, net, reproduce, sweep
 
 #: Experiment commands, in the order ``sgdnoise --help`` lists them (each also runs from a TOML file).
 EXPERIMENTS = [linear.LINEAR, linear.DEMO, balance.EXPERIMENT, net.EXPERIMENT, ivfr.EXPERIMENT]
 #: Modules with ``add_parser(subparsers)`` for the other commands.
-OTHER_COMMANDS = [reproduce]
+OTHER_COMMANDS = [reproduce, sweep]

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sgdnoise.dynamics.checkpoint import Checkpoint
 from sgdnoise.dynamics.engine import ChunkOutput, Engine, numpy_engine, problem_arrays
 from sgdnoise._spec import (
     check_choice,
@@ -159,8 +160,46 @@ class SimulationResult:
     final_theta: np.ndarray | None = field(default=None, repr=False)
 
 
+@dataclass
+class _RunState:
+    """Everything a run carries from chunk to chunk (what a checkpoint saves)."""
+
+    theta: np.ndarray
+    vel: np.ndarray
+    sampler: Sampler
+    theta_m: SegmentMoments
+    vel_m: SegmentMoments
+    cov: CovarianceAccumulator | None
+    acov: LagAutocovariance | None
+    snapshots: list[np.ndarray]
+    done: int = 0
+
+
+def _initial_state(problem: QuadraticProblem, config: SimulationConfig, start: np.ndarray | None,
+                   blocks: int) -> _RunState:
+    R, d, K = config.replicas, problem.dim, problem.outputs
+    N = d // K
+    sampler = Sampler(config.sampling, problem.n_examples, config.batch_size, R, rng(config.seed, "batches"))
+    theta = np.zeros((R, d))
+    if start is not None:
+        theta[:] = problem.to_eigen(np.asarray(start, np.float64) - problem.minimiser.reshape(-1))
+    theta = theta.reshape(R, N, K).transpose(0, 2, 1).copy()  # internal layout (R, K, N)
+    return _RunState(theta, np.zeros_like(theta), sampler, SegmentMoments(blocks * R, (K, N)),
+                     SegmentMoments(blocks * R, (K, N)), CovarianceAccumulator(d) if config.full_covariance else None,
+                     LagAutocovariance(config.max_lag, R, (K, N)) if config.max_lag > 0 else None, [])
+
+
+def _chunk_steps(config: SimulationConfig, d: int) -> int:
+    """Steps per chunk: bounded by memory, at most 1/20 of the run and 100 000."""
+    stride = config.state_stride
+    bytes_per_step = config.replicas * (config.batch_size * 8 + (8 * d if config.max_lag else 0)
+                                        + (8 * d // stride if stride else 0))
+    return int(max(1, min(CHUNK_BYTES // bytes_per_step, 1 + config.steps // 20, 100_000)))
+
+
 def simulate(problem: QuadraticProblem, config: SimulationConfig,
-             start: np.ndarray | None = None, progress: bool = True) -> SimulationResult:
+             start: np.ndarray | None = None, progress: bool = True,
+             checkpoint: Checkpoint | None = None) -> SimulationResult:
     """Run ``config.replicas`` SGD replicas on ``problem`` and measure their stationary statistics.
 
     Parameters
@@ -172,39 +211,29 @@ def simulate(problem: QuadraticProblem, config: SimulationConfig,
         (delta = 0).  Velocities start at zero.
     progress : bool
         Show a progress bar.
+    checkpoint : Checkpoint, optional
+        Resume from it when it holds a state, and save the full state into it every
+        ``checkpoint.every`` seconds and when interrupted (deleted once the run completes);
+        the result is bit-identical to an uninterrupted run.
 
     Returns
     -------
     SimulationResult
     """
     config.validate(problem)
-    R, d, K = config.replicas, problem.dim, problem.outputs
-    N = d // K
-    sampler = Sampler(config.sampling, problem.n_examples, config.batch_size, R, rng(config.seed, "batches"))
-    theta = np.zeros((R, d))
-    if start is not None:
-        theta[:] = problem.to_eigen(np.asarray(start, np.float64) - problem.minimiser.reshape(-1))
-    theta = theta.reshape(R, N, K).transpose(0, 2, 1).copy()  # internal layout (R, K, N)
-    vel = np.zeros_like(theta)
+    R = config.replicas
     engine = make_engine(problem, config.lr, config.momentum, config.backend, config.device)
-
     blocks = max(1, math.ceil(MIN_SEGMENTS / R))
     block_bounds = np.linspace(0, config.steps, blocks + 1).astype(int)
-    theta_m = SegmentMoments(blocks * R, (K, N))
-    vel_m = SegmentMoments(blocks * R, (K, N))
+    state = checkpoint.load() if checkpoint is not None else None
+    state = state or _initial_state(problem, config, start, blocks)
     stride = config.state_stride
-    cov = CovarianceAccumulator(d) if config.full_covariance else None
-    acov = LagAutocovariance(config.max_lag, R, (K, N)) if config.max_lag > 0 else None
-    snapshots: list[np.ndarray] = []
-
-    bytes_per_step = R * (config.batch_size * 8 + (8 * d if config.max_lag else 0)
-                          + (8 * d // stride if stride else 0))
-    chunk = int(max(1, min(CHUNK_BYTES // bytes_per_step, 1 + config.steps // 20, 100_000)))
+    chunk = _chunk_steps(config, problem.dim)
     total = config.burn_in + config.steps
-    done, diverged_at, interrupted_at = 0, None, None
-    bar = progress_bar(progress, total=total, desc=f"SGD {config.sampling}", unit="step")
-    announce_phase("burn-in" if config.burn_in else "measurement")
-    while done < total:
+    diverged_at, interrupted_at = None, None
+    bar = progress_bar(progress, total=total, initial=state.done, desc=f"SGD {config.sampling}", unit="step")
+    announce_phase("burn-in" if state.done < config.burn_in else "measurement")
+    while (done := state.done) < total:
         if stop_requested():
             interrupted_at = done
             break
@@ -217,7 +246,7 @@ def simulate(problem: QuadraticProblem, config: SimulationConfig,
         phase = (-(done - config.burn_in)) % stride if measuring and stride else 0
         rows = len(range(phase, n, stride)) if measuring and stride else 0
         try:
-            out = engine(sampler.draw(n), theta, vel, record=measuring, theta_rows=rows,
+            out = engine(state.sampler.draw(n), state.theta, state.vel, record=measuring, theta_rows=rows,
                          every=max(stride, 1), phase=phase, store_vel=measuring and config.max_lag > 0)
         except KeyboardInterrupt:  # Ctrl-C outside graceful_stop: drop the unfinished chunk, keep the rest
             interrupted_at = done
@@ -226,23 +255,26 @@ def simulate(problem: QuadraticProblem, config: SimulationConfig,
             diverged_at = done + out.bad_step
             break
         if measuring:
-            _accumulate(out, block, R, n, theta_m, vel_m, cov, acov, snapshots, config,
-                        done - config.burn_in + phase + stride * np.arange(rows))
-        done += n
+            _accumulate(out, block, R, n, state, config, done - config.burn_in + phase + stride * np.arange(rows))
+        state.done += n
         bar.update(n)
-        if done == config.burn_in:
+        if checkpoint is not None and checkpoint.due() and state.done < total:
+            checkpoint.save(state)
+        if state.done == config.burn_in:
             announce_phase("measurement")
     bar.close()
+    if checkpoint is not None and interrupted_at is not None:
+        checkpoint.save(state)
+    elif checkpoint is not None and state.done == total:
+        checkpoint.remove()
     with np.errstate(over="ignore", invalid="ignore"):  # statistics of a run that blew up
-        result = _finish(problem, config, theta_m, vel_m, cov, acov, snapshots, diverged_at,
-                         _weight_layout(theta))
+        result = _finish(problem, config, state.theta_m, state.vel_m, state.cov, state.acov, state.snapshots,
+                         diverged_at, _weight_layout(state.theta))
     result.interrupted_at = interrupted_at
     return result
 
 
-def _accumulate(out: ChunkOutput, block: int, R: int, n: int, theta_m: SegmentMoments,
-                vel_m: SegmentMoments, cov: CovarianceAccumulator | None,
-                acov: LagAutocovariance | None, snapshots: list[np.ndarray],
+def _accumulate(out: ChunkOutput, block: int, R: int, n: int, state: _RunState,
                 config: SimulationConfig, measured_step: np.ndarray) -> None:
     """Feed one chunk's sums and states to the streaming statistics.
 
@@ -250,6 +282,7 @@ def _accumulate(out: ChunkOutput, block: int, R: int, n: int, theta_m: SegmentMo
     non-finite; that is reported as divergence, not as a floating-point warning.
     """
     segs = slice(block * R, (block + 1) * R)
+    theta_m, vel_m, cov, acov = state.theta_m, state.vel_m, state.cov, state.acov
     with np.errstate(over="ignore", invalid="ignore"):
         theta_m.add(segs, out.s1, out.s2, n)
         vel_m.add(segs, out.u1, out.u2, n)
@@ -259,7 +292,7 @@ def _accumulate(out: ChunkOutput, block: int, R: int, n: int, theta_m: SegmentMo
         if acov is not None:
             acov.add(out.vel_buf)
     if config.snapshot_every:
-        snapshots.append(states[measured_step % config.snapshot_every == 0])
+        state.snapshots.append(states[measured_step % config.snapshot_every == 0])
 
 
 def relaxation_steps(eigenvalues: np.ndarray, lr: float, momentum: float) -> np.ndarray:

@@ -75,7 +75,7 @@ class ResultFolder:
         if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
             raise UsageError(f"{self.name} {str(path)!r} cannot be written (no write permission on "
                              f"{str(existing)!r})", name=self.name)
-        unknown = sorted(self._present() - self._ours()) if path.is_dir() else []
+        unknown = sorted(self._present() - self._ours() - set(KEPT)) if path.is_dir() else []
         if unknown:
             raise UsageError(
                 f"{self.name} {str(path)!r} holds files that no earlier sgdnoise run wrote there "
@@ -157,5 +157,7 @@ class ResultFolder:
 
     def write_summary(self, summary: dict[str, Any]) -> Path:
         """Write ``summary.json`` last: the summary, its provenance and the list of files."""
-        files = {SUMMARY: "this file: config, provenance, results", **self.files}
+        kept = {f"{name}/": "checkpoints of an interrupted run: rerunning the same command resumes from them "
+                            "(deleted once a run completes)" for name in KEPT if (self.path / name).exists()}
+        files = {SUMMARY: "this file: config, provenance, results", **self.files, **kept}
         return self.write_json(SUMMARY, {**summary, "provenance": provenance(), "files": files}, None)

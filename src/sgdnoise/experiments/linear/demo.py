@@ -38,7 +38,10 @@ class SamplerComparison:
 
 
 def run(config: DemoConfig, progress: bool = True, checkpoints: Any = None) -> SamplerComparison:
-    """Each sampler of ``config.samplings`` on the problem of ``config`` (all checked before any work)."""
+    """Each sampler of ``config.samplings`` on the problem of ``config`` (all checked before any work).
+
+    ``checkpoints``: a folder; each sampler's simulation checkpoints there and resumes from it.
+    """
     problem = config.problem()
     simulations = {s: config.simulation(problem, s) for s in config.samplings}
     runs = {}
@@ -50,5 +53,5 @@ def run(config: DemoConfig, progress: bool = True, checkpoints: Any = None) -> S
                   f"{simulation.burn_in + simulation.steps} steps)")
         settings = {k: v for k, v in config.to_mapping().items() if k != "samplings"}
         runs[sampling] = run_problem(problem, simulation, progress,
-                                     LinearConfig(**settings, sampling=sampling).to_mapping())
+                                     LinearConfig(**settings, sampling=sampling).to_mapping(), checkpoints)
     return SamplerComparison(runs, config.to_mapping())

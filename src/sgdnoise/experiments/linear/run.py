@@ -8,11 +8,13 @@ No files are written here; :mod:`sgdnoise.report.linear` writes the result folde
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sgdnoise._spec import rng
+from sgdnoise.dynamics.checkpoint import Checkpoint
 from sgdnoise.dynamics.simulator import SimulationConfig, SimulationResult, relaxation_steps, simulate
 from sgdnoise.experiments.linear.comparison import noise_covariance_at_minimum, theory_block
 from sgdnoise.experiments.linear.config import LinearConfig
@@ -91,6 +93,7 @@ class LinearResult:
         measured: dict[str, Any] = {
             "var_theta": m.var_theta.value, "var_theta_stderr": m.var_theta.stderr,
             "var_v": m.var_v.value, "var_v_stderr": m.var_v.stderr,
+            "var_theta_trace": m.var_theta_trace.value, "var_theta_trace_stderr": m.var_theta_trace.stderr,
             "tau": m.tau.value, "tau_stderr": m.tau.stderr,
             "mean_theta": m.mean_theta.value, "mean_theta_stderr": m.mean_theta.stderr,
             "loss_excess": m.loss_excess.value, "loss_excess_stderr": m.loss_excess.stderr,
@@ -161,17 +164,30 @@ def measure_noise(problem: QuadraticProblem, config: SimulationConfig
 
 
 def run_problem(problem: QuadraticProblem, config: SimulationConfig, progress: bool = True,
-                settings: dict[str, Any] | None = None) -> LinearResult:
-    """Measure the noise at w*, simulate, predict and compare, for any quadratic problem."""
+                settings: dict[str, Any] | None = None, checkpoints: Path | None = None) -> LinearResult:
+    """Measure the noise at w*, simulate, predict and compare, for any quadratic problem.
+
+    With ``checkpoints`` (a folder), the simulation saves its full state there every
+    :data:`sgdnoise.dynamics.checkpoint.EVERY_SECONDS` seconds as ``simulation-<sampling>.pkl``
+    and resumes from it: a run killed and restarted is bit-identical to an uninterrupted one.
+    The checkpoint is keyed by ``settings`` and the simulation config; another config's is refused.
+    """
     announce_phase("noise")
     noise_eigenvalues, autocorr = measure_noise(problem, config)
-    measured = simulate(problem, config, progress=progress)
+    checkpoint = None
+    if checkpoints is not None:
+        checkpoint = Checkpoint(Path(checkpoints) / f"simulation-{config.sampling}.pkl",
+                                {**(settings or {}), **asdict(config), "problem": problem.source})
+    measured = simulate(problem, config, progress=progress, checkpoint=checkpoint)
     theory = theory_block(problem, config, measured) if measured.steps_measured else {}
     return LinearResult(problem, config, measured, noise_eigenvalues, autocorr, theory, settings or {})
 
 
-def run(config: LinearConfig, progress: bool = True, checkpoints: Any = None) -> LinearResult:
-    """``sgdnoise linear``: the problem and the sampler of ``config``, all checks before any work."""
+def run(config: LinearConfig, progress: bool = True, checkpoints: Path | None = None) -> LinearResult:
+    """``sgdnoise linear``: the problem and the sampler of ``config``, all checks before any work.
+
+    ``checkpoints``: a folder to checkpoint the simulation into and resume from (see :func:`run_problem`).
+    """
     problem = config.problem()
     simulation = config.simulation(problem, config.sampling)
-    return run_problem(problem, simulation, progress, config.to_mapping())
+    return run_problem(problem, simulation, progress, config.to_mapping(), checkpoints)
