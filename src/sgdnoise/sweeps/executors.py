@@ -34,14 +34,16 @@ def _versions() -> dict[str, Any]:
 
 
 def _limit_threads(threads: int | None) -> None:
-    """Numba and PyTorch threads per worker (so workers do not oversubscribe the cores)."""
+    """Numba, PyTorch and BLAS threads per worker (so workers do not oversubscribe the cores)."""
     if not threads:
         return
     import numba
     import torch
+    from threadpoolctl import threadpool_limits
 
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     torch.set_num_threads(threads)
+    threadpool_limits(threads)
 
 
 def run_cell(spec: dict[str, Any], mapping: dict[str, Any], sweep_dir: str) -> dict[str, Any]:
