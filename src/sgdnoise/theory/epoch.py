@@ -20,6 +20,7 @@ from scipy.sparse.linalg import LinearOperator, gmres
 
 from sgdnoise.theory.epoch_exact import check_epoch_inputs
 from sgdnoise.theory.exact import _eigenbasis, _mean_square_unstable
+from sgdnoise.theory.lyapunov import heavy_ball_blocks
 from sgdnoise._spec import check_stable
 
 
@@ -137,11 +138,7 @@ class _Epoch:
 def _full_batch_inverse(eps, beta, M):
     """Preconditioners: inverses of ``v -> v - A^M v`` and ``X -> X - A^M X A^{M T}`` (full-batch heavy ball)."""
     n = eps.size
-    Di = np.zeros((n, 2, 2))
-    Di[:, 0, 0] = 1 + beta - eps
-    Di[:, 0, 1] = -beta
-    Di[:, 1, 0] = 1.0
-    DM = np.linalg.matrix_power(Di, M)
+    DM = np.linalg.matrix_power(heavy_ball_blocks(eps, beta), M)
     single = np.linalg.inv(np.eye(2) - DM)
     pair = np.linalg.inv(np.eye(4) - np.einsum("iab,jcd->ijacbd", DM, DM).reshape(n, n, 4, 4))
     idx = np.stack([np.arange(n), n + np.arange(n)], axis=1)

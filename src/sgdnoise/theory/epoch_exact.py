@@ -21,6 +21,7 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator, gmres
 
 from sgdnoise.errors import UsageError
+from sgdnoise.theory.lyapunov import heavy_ball_blocks
 from sgdnoise.theory.exact import _eigenbasis, _mean_square_unstable
 from sgdnoise._spec import check_int, check_momentum, check_positive, check_stable
 from sgdnoise.theory.used_sets import index_entries, layers
@@ -329,11 +330,7 @@ def _gradient_descent_inverse(eps: np.ndarray, momentum: float, M: int):
     (4 x 4 systems), on vectors with a zero corner.
     """
     n = eps.size
-    Di = np.zeros((n, 2, 2))
-    Di[:, 0, 0] = 1 + momentum - eps
-    Di[:, 0, 1] = -momentum
-    Di[:, 1, 0] = 1.0
-    DM = np.linalg.matrix_power(Di, M)
+    DM = np.linalg.matrix_power(heavy_ball_blocks(eps, momentum), M)
     pair = np.eye(4) - np.einsum("iab,jcd->ijacbd", DM, DM).reshape(n, n, 4, 4)
     pair_inv = np.linalg.inv(pair)
     single_inv = np.linalg.inv(np.eye(2) - DM)

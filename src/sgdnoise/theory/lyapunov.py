@@ -39,6 +39,19 @@ from sgdnoise.errors import UsageError
 QUADRATIC_METHODS = ("continuum", "discrete", "detailed-balance", "anticorrelated")
 
 
+def heavy_ball_blocks(eps: np.ndarray, momentum: float) -> np.ndarray:
+    """The deterministic heavy-ball step per eigendirection, ``D_i = [[1 + beta - eps_i, -beta], [1, 0]]``.
+
+    ``eps_i = lr lambda_i``; shape (n, 2, 2), acting on ``(delta_k, delta_{k-1})`` (docs/theory.md §3b).
+    """
+    eps = np.asarray(eps, np.float64)
+    D = np.zeros((eps.size, 2, 2))
+    D[:, 0, 0] = 1 + momentum - eps
+    D[:, 0, 1] = -momentum
+    D[:, 1, 0] = 1.0
+    return D
+
+
 def range_eigenbasis(hessian: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positive eigenvalues of a symmetric Hessian and their eigenvectors (its range).
 
@@ -98,10 +111,7 @@ def epoch_sums(eps: np.ndarray, momentum: float, epoch_length: int) -> tuple[np.
     so ``eps -> 0`` and large M stay accurate.
     """
     n = eps.size
-    D = np.zeros((n, 2, 2))
-    D[:, 0, 0] = 1 + momentum - eps
-    D[:, 0, 1] = -momentum
-    D[:, 1, 0] = 1.0
+    D = heavy_ball_blocks(eps, momentum)
     T = np.zeros((n, 8, 8))
     T[:, 0:2, 0:2] = D
     for k in range(1, 4):
