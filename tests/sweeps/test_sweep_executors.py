@@ -64,9 +64,11 @@ def test_collect_dims(local_sweep, tmp_path):
     from sgdnoise.sweeps.collect import write
     import xarray as xr
 
-    path = write(ds, tmp_path / "sweep.nc")
-    with xr.open_dataset(path, engine="h5netcdf") as back:
-        np.testing.assert_array_equal(back["var_theta"].values, ds["var_theta"].values)
+    for fmt, name in (("netcdf", "sweep.nc"), ("zarr", "sweep.zarr")):
+        path = write(ds, tmp_path / name, fmt)
+        with xr.open_dataset(path, engine="h5netcdf" if fmt == "netcdf" else "zarr") as back:
+            np.testing.assert_array_equal(back["var_theta"].values, ds["var_theta"].values)
+            assert back.attrs["swept"] == ds.attrs["swept"], fmt
 
 
 def test_a_raising_cell_is_retried_then_failed_and_the_others_finish(tmp_path, toy_path, run_cli):

@@ -155,17 +155,13 @@ def collect(sweep_dir: str | Path) -> Any:
 
 
 def write(dataset: Any, path: str | Path, fmt: str = "netcdf") -> Path:
-    """Write ``dataset`` as netCDF (h5netcdf) or zarr."""
+    """Write ``dataset`` as netCDF (h5netcdf) or zarr (format 2: every dtype, strings included,
+    has a stable specification there, and other zarr readers open it)."""
     path = Path(path)
     if fmt == "netcdf":
         dataset.to_netcdf(path, engine="h5netcdf")
     elif fmt == "zarr":
-        try:
-            import zarr  # noqa: F401
-        except ImportError:
-            raise UsageError("--format zarr needs the zarr package (pip install zarr); use netcdf",
-                             name="--format") from None
-        dataset.to_zarr(path, mode="w")
+        dataset.to_zarr(path, mode="w", zarr_format=2)
     else:
         raise UsageError(f"--format must be netcdf or zarr; got {fmt!r}", name="--format")
     return path
