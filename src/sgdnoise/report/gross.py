@@ -9,13 +9,8 @@ import numpy as np
 
 from sgdnoise.experiments.linear.gross import FigureResult
 from sgdnoise.experiments.linear.gross_fig2 import random_projector_variances
-from sgdnoise.report.figures import plt
+from sgdnoise.report.figures import add_footer, plt
 from sgdnoise.report.folder import ResultFolder
-
-
-def footer(fig, text: str) -> None:
-    """Run settings under the panels."""
-    fig.text(0.01, 0.005, text, fontsize=7, color="0.3", ha="left", va="bottom")
 
 
 def finish(result: FigureResult, folder: ResultFolder, fig, name: str, description: str) -> None:
@@ -59,7 +54,7 @@ def save_fig2(result: FigureResult, folder: ResultFolder) -> None:
              ylabel=r"$K^{\mu\mu} / \sigma_\epsilon^2$ (mean over realisations)",
              title=f"(b) N = 50, {result.config['fig2b']['realisations']} realisations each")
     ax_b.legend(fontsize=7)
-    footer(fig, f"X^+X read as the P x P projector X(X^T X)^-1 X^T; K = diag(r^2), r = (I - X X^+) eps; "
+    add_footer(fig, f"X^+X read as the P x P projector X(X^T X)^-1 X^T; K = diag(r^2), r = (I - X X^+) eps; "
                 f"(a) {result.config['fig2a']['realisations']} realisations per point; seed {result.config['seed']}")
     finish(result, folder, fig, "gross_fig2", "Fig. 2a/2b: projector element variances and ordered K")
 
@@ -68,20 +63,25 @@ def save_fig4(result: FigureResult, folder: ResultFolder) -> None:
     """Fig. 4: modes z_k(t) and the loss, single run and replica mean against the moment recursion."""
     a, d, c = result.arrays, result.data, result.config
     t = a["t"]
-    fig, (ax, ax_in) = plt.subplots(1, 2, figsize=(12, 4.6))
+    fig, (ax, ax_in) = plt.subplots(1, 2, figsize=(12, 5.6))
     for j, k in enumerate(c["modes"]):
         ax.plot(t[1:], a["z_single"][1:, j], color=f"C{j}", lw=1, label=f"$z_{{{k}}}$, single SGD run")
-        ax.plot(t[1:], a["z_theory"][1:, j], "--", color="k" if j == 0 else f"C{j}", lw=1,
-                label=r"$\langle z_k(t)\rangle$ (moment recursion)" if j == 0 else None)
+        ax.plot(t[1:], a["z_theory"][1:, j], "--", color=f"C{j}", lw=1,
+                label=rf"$\langle z_{{{k}}}(t)\rangle$, mean (moment recursion)")
         ax.fill_between(t[1:], (a["z_theory"] - a["z_theory_sd"])[1:, j], (a["z_theory"] + a["z_theory_sd"])[1:, j],
                         color=f"C{j}", alpha=0.15, lw=0)
         ax.axhline(d["modes"][f"k={k}"]["z_star"], color=f"C{j}", lw=0.5, ls=":")
+    ax.plot([], [], color="0.5", lw=6, alpha=0.3, label="±1 s.d. of a single run (moment recursion)")
+    ax.plot([], [], color="0.3", lw=0.5, ls=":", label=r"$z_k^*$ (minimum)")
     ax2 = ax.twinx()
-    ax2.plot(t[1:], a["loss_single"][1:], "-.", color="0.4", label="loss, single run")
+    ax2.plot(t[1:], a["loss_single"][1:], "-.", color="0.4", label="training loss, single run (right axis)")
     ax2.set_ylabel("training loss L")
     ax.set(xscale="log", xlabel="SGD step t", ylabel=r"mode $z_k = V_k^\top w$",
-           title="modes: solid SGD, dashed mean prediction, band ±1 s.d. of a run, dotted $z_k^*$")
-    ax.legend(fontsize=7, loc="upper left")
+           title=r"(a) modes $z_k(t)$ and the loss during relaxation")
+    handles, labels = ax.get_legend_handles_labels()
+    more_handles, more_labels = ax2.get_legend_handles_labels()
+    ax.legend(handles + more_handles, labels + more_labels, fontsize=6.5, ncol=3, loc="upper center",
+              bbox_to_anchor=(0.5, -0.14))
     ax_in.plot(t[1:], a["loss_single"][1:], color="0.4", lw=1, label="loss, single run")
     ax_in.errorbar(t[1:], a["loss_mean"][1:], yerr=2 * a["loss_se"][1:], fmt=".", ms=3, color="C3",
                    label=f"loss, mean of {c['replicas']} runs ±2 s.e.")
@@ -89,10 +89,10 @@ def save_fig4(result: FigureResult, folder: ResultFolder) -> None:
     dev1 = np.abs(a["z_single"][1:, 0] - d["modes"]["k=1"]["z_star"])
     ax_in.plot(t[1:], dev1, color="C0", lw=0.8, label=r"$|z_1(t) - z_1^*|$, single run")
     ax_in.axhline(d["L_stationary_sgd"], color="0.6", lw=2, label=r"$L^*$: stationary SGD loss (§3c)")
-    ax_in.axhline(d["L_min"], color="0.6", lw=1, ls=":", label=r"$L(w^*)$")
+    ax_in.axhline(d["L_min"], color="k", lw=0.8, ls=":", label=r"$L(w^*)$ (minimum of the loss)")
     ax_in.set(xscale="log", yscale="log", xlabel="SGD step t", ylabel="loss, |mode deviation|",
-              title=f"inset (log-log); mean vs theory: max {d['max_deviation_loss_replica_mean_in_se']:.1f} s.e.")
+              title=f"(b) the loss, log-log; mean vs theory: max {d['max_deviation_loss_replica_mean_in_se']:.1f} s.e.")
     ax_in.legend(fontsize=7)
-    footer(fig, f"N = {c['N']}, P = {c['P']}, lr = {c['lr']}, S = {c['S']}, sigma_eps^2 = {c['label_noise']}, "
+    add_footer(fig, f"N = {c['N']}, P = {c['P']}, lr = {c['lr']}, S = {c['S']}, sigma_eps^2 = {c['label_noise']}, "
                 f"start w = 0, with replacement; k = 1 the largest eigenvalue of H; seed {c['seed']}")
     finish(result, folder, fig, "gross_fig4", "Fig. 4: relaxation of modes and loss")

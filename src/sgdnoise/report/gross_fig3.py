@@ -5,9 +5,9 @@ import numpy as np
 from matplotlib.colors import LogNorm
 
 from sgdnoise.experiments.linear.gross import FigureResult
-from sgdnoise.report.figures import plt
+from sgdnoise.report.figures import add_footer, plt
 from sgdnoise.report.folder import ResultFolder
-from sgdnoise.report.gross import finish, footer
+from sgdnoise.report.gross import finish
 
 
 def _panel_a(ax, result: FigureResult) -> None:
@@ -58,7 +58,7 @@ def save_fig3(result: FigureResult, folder: ResultFolder) -> None:
     pc = result.data["panel_c"]
     ax_c.set(xlabel="j (Hessian eigenvector, descending eigenvalue)", ylabel="i",
              title=f"(c) $\\langle|V^T C V|\\rangle$, N/P = {pc['N_over_P']:.2f}, {c['realisations']} realisations")
-    footer(fig_c, "off-diagonal Frobenius fraction: " + ", ".join(
+    add_footer(fig_c, "off-diagonal Frobenius fraction: " + ", ".join(
         f"P/N={k}: {v:.2f}" for k, v in pc["offdiagonal_fraction"].items()))
     fig_c.tight_layout(rect=(0, 0.05, 1, 1))
     folder.save_figure(fig_c, "gross_fig3c", "Fig. 3c: noise covariance in the Hessian basis", tight=False)
@@ -66,7 +66,7 @@ def save_fig3(result: FigureResult, folder: ResultFolder) -> None:
     _panel_a(ax_a, result)
     _panel_b(ax_b, result)
     _inset(ax_i, result)
-    footer(fig, f"N = {c['N']}, S = {c['S']}, sigma_eps^2 = {c['label_noise']}, with replacement; "
+    add_footer(fig, f"N = {c['N']}, S = {c['S']}, sigma_eps^2 = {c['label_noise']}, with replacement; "
                 f"(a) one realisation, {c['sgd_replicas']} SGD runs x {c['sgd_steps']} steps, "
                 f"{c['fixed_w_star_batches']} batches at w*; (b) {c['realisations']} realisations; "
                 f"sigma_r^2 = |r|^2/P ~ sigma_eps^2 (1 - N/P); seed {c['seed']}")

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from sgdnoise.experiments.linear.gross import FigureResult
-from sgdnoise.report.figures import plt
+from sgdnoise.report.figures import add_footer, plt
 from sgdnoise.report.folder import ResultFolder
-from sgdnoise.report.gross import finish, footer
+from sgdnoise.report.gross import finish
 
 
 def save_fig5a(result: FigureResult, folder: ResultFolder) -> None:
@@ -31,7 +31,7 @@ def save_fig5a(result: FigureResult, folder: ResultFolder) -> None:
     ax.legend(fontsize=7)
     ax_l.set(xlabel="input dimension N", ylabel="loss", yscale="log", title="train and test loss")
     ax_l.legend(fontsize=7)
-    footer(fig, f"lr = {c['lr']}, S = {c['S']}, sigma_eps^2 = {c['label_noise']}, {c['replicas']} runs x "
+    add_footer(fig, f"lr = {c['lr']}, S = {c['S']}, sigma_eps^2 = {c['label_noise']}, {c['replicas']} runs x "
                 f"{c['steps']} steps per N, started at w* + N(0, M_exact); seed {c['seed']}")
     finish(result, folder, fig, "gross_fig5a", "Fig. 5a: weight variance against N")
 
@@ -68,9 +68,10 @@ def save_fig5b(result: FigureResult, folder: ResultFolder) -> None:
     ax_e.set(xscale="log", xlabel="P / N", ylabel="spectrum edge / exact",
              title="edges: measured vs the estimator's own spread")
     ax_e.legend(fontsize=7)
-    short = {f"{p['P_over_N']:g}": p["directions_measured_under_50_relaxation_times"] for p in result.data["points"]}
-    footer(fig, f"N = {c['N']}, lr = {c['lr']}, S = {c['S']}, sigma_eps^2 = {c['label_noise']}, with replacement; "
-                f"{c['surrogates']} surrogates; directions measured < 50 relaxation times: {short}; seed {c['seed']}")
+    short = ", ".join(f"P/N = {p['P_over_N']:g}: {p['directions_measured_under_50_relaxation_times']}"
+                      for p in result.data["points"])
+    add_footer(fig, f"N = {c['N']}, lr = {c['lr']}, S = {c['S']}, sigma_eps^2 = {c['label_noise']}, with replacement; "
+                f"{c['surrogates']} surrogates; directions measured for < 50 relaxation times ({short}); seed {c['seed']}")
     finish(result, folder, fig, "gross_fig5b", "Fig. 5b: weight-covariance spectra")
 
 
@@ -90,6 +91,6 @@ def save_fig5c(result: FigureResult, folder: ResultFolder) -> None:
     ax.set(xscale="log", yscale="log", xlabel="P / N", ylabel=r"eigenvalue / ($\eta\sigma_\epsilon^2/2S$)",
            title=f"(c) mean over {c['realisations']} realisations, bars ±2 s.d.")
     ax.legend(fontsize=6)
-    footer(fig, f"N = {c['N']}, lr = {c['lr']}, S = {c['S']}, sigma_eps^2 = {c['label_noise']}; "
+    add_footer(fig, f"N = {c['N']}, lr = {c['lr']}, S = {c['S']}, sigma_eps^2 = {c['label_noise']}; "
                 f"Q from M = (lr/2) H^-1 (C + Q); seed {c['seed']}")
     finish(result, folder, fig, "gross_fig5c", "Fig. 5c: extreme eigenvalues of M and of Q against P/N")
