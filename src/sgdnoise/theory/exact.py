@@ -32,7 +32,7 @@ from sgdnoise.theory.lyapunov import (
 )
 from sgdnoise.theory.noise import SAMPLINGS, batch_noise_factor, noise_covariance
 
-METHODS = ("exact",) + QUADRATIC_METHODS
+METHODS = ("exact",) + QUADRATIC_METHODS + ("epoch",)
 EXACT_SAMPLINGS = ("with-replacement", "random-batch")
 
 
@@ -68,6 +68,11 @@ def _check_inputs(
             f"method='exact' needs sampling {' or '.join(map(repr, EXACT_SAMPLINGS))} (independent steps); "
             f"got {sampling!r}. For 'epoch' use method='anticorrelated'; 'continuum', 'discrete' and "
             f"'detailed-balance' accept every sampling"
+        )
+    if method == "epoch" and (sampling != "epoch" or y.ndim == 2 and y.shape[1] != 1):
+        raise UsageError(
+            f"method='epoch' (docs/theory.md §3g) needs sampling='epoch' and one output column; got "
+            f"sampling={sampling!r}, y of shape {y.shape}"
         )
     if method == "anticorrelated" and sampling != "epoch":
         raise UsageError(
@@ -189,6 +194,11 @@ def stationary_covariance(
         the 2N-state matrix (the epoch power sums come from an 8x8 block matrix per
         direction raised to the power M by repeated squaring, see
         :func:`sgdnoise.theory.lyapunov.epoch_sums`).
+        ``"epoch"`` (3g): the usage-correlation closure for epoch sampling with the
+        state-dependent noise (:func:`sgdnoise.theory.epoch_closure.closure_moments`), one
+        output column only; the time-averaged covariance about the mean.  An approximation
+        (accuracy table in docs/theory.md §3g); cost ~2 P^2 N^2 flops per step and
+        4 x 8 P (2N+1)^2 bytes, refused beyond ``epoch_closure.MAX_BYTES``.
         ``continuum``, ``discrete`` and ``detailed-balance`` accept every sampling
         (through the factor f of C; they ignore correlations between steps).
 
@@ -224,6 +234,10 @@ def stationary_covariance(
     _check_inputs(X, y, lr, batch_size, momentum, sampling, method)
     Y = y.reshape(y.shape[0], -1)
     N, K = X.shape[1], Y.shape[1]
+    if method == "epoch":
+        from sgdnoise.theory.epoch_closure import closure_moments  # epoch_closure imports this module
+
+        return closure_moments(X, Y[:, 0], lr, batch_size, momentum).covariance
     basis = _eigenbasis(X, Y)
     if basis.lam.size == 0:
         return np.zeros((N * K, N * K))
