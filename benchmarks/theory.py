@@ -44,7 +44,7 @@ def epoch_rating(lyapunov_s: float) -> dict[str, float]:
     """One closure epoch pass at the demo size, scaled by the cost model to N = 500, P = 1000."""
     from sgdnoise.problems.linear import LinearRegression
     from sgdnoise.theory.epoch_closure import PASSES, ClosureEpoch
-    from sgdnoise.theory.exact import _eigenbasis
+    from sgdnoise.theory.regression_basis import _eigenbasis
 
     n_demo, p_demo, s_demo = 100, 200, 10
     pr = LinearRegression.teacher_student(n_demo, p_demo, 0.25, seed=0)

@@ -15,7 +15,7 @@ from sgdnoise.errors import UsageError
 from sgdnoise.problems.linear import LinearRegression
 from sgdnoise.theory.epoch_exact import epoch_exact_moments
 from sgdnoise.theory.epoch_kick import epoch_kick_covariance, leading_order_start_covariance
-from sgdnoise.theory.exact import _eigenbasis
+from sgdnoise.theory.regression_basis import _eigenbasis
 
 
 def _eig_problem(N, P, seed):

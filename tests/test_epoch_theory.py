@@ -68,7 +68,7 @@ def test_bad_arguments_are_named(kwargs, name):
 # --- usage-correlation closure (theory/epoch_closure.py) ------------------------------------
 
 def _eig_problem(N, P, seed):
-    from sgdnoise.theory.exact import _eigenbasis
+    from sgdnoise.theory.regression_basis import _eigenbasis
     pr = LinearRegression.teacher_student(N, P, 0.25, seed=seed)
     X, y = pr.X, pr.Y[:, 0]
     b = _eigenbasis(X, y.reshape(P, 1))

@@ -29,7 +29,7 @@ from scipy.sparse.linalg import LinearOperator, gmres
 
 from sgdnoise.errors import UsageError
 from sgdnoise.theory.epoch_exact import EpochMoments, _gradient_descent_inverse, _moments, check_epoch_inputs
-from sgdnoise.theory.exact import _eigenbasis, _mean_square_unstable
+from sgdnoise.theory.regression_basis import _eigenbasis, _mean_square_unstable
 from sgdnoise._spec import check_stable
 
 

@@ -17,13 +17,12 @@ Everything is computed in the eigenbasis of H from one thin SVD
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, gmres
 
 from sgdnoise.errors import UsageError
 from sgdnoise._spec import check_momentum, check_positive, check_stable
+from sgdnoise.theory.epoch_closure import closure_moments
 from sgdnoise.theory.lyapunov import (
     QUADRATIC_METHODS,
     eigenbasis_covariance,
@@ -31,26 +30,10 @@ from sgdnoise.theory.lyapunov import (
     white_green,
 )
 from sgdnoise.theory.noise import SAMPLINGS, batch_noise_factor, noise_covariance
+from sgdnoise.theory.regression_basis import _Eigenbasis, _eigenbasis, _mean_square_unstable
 
 METHODS = ("exact",) + QUADRATIC_METHODS + ("epoch",)
 EXACT_SAMPLINGS = ("with-replacement", "random-batch")
-
-
-class _Eigenbasis(NamedTuple):
-    """Linear regression rotated into the eigenbasis of H, restricted to its range (rank r)."""
-
-    lam: np.ndarray  # (r,) positive eigenvalues of H
-    V: np.ndarray  # (N, r) eigenvectors
-    Z: np.ndarray  # (P, r) = X V
-    w: np.ndarray  # (r, K) minimiser in the eigenbasis
-
-
-def _eigenbasis(X: np.ndarray, Y: np.ndarray) -> _Eigenbasis:
-    """Thin SVD of X; singular values below ``max(P, N) eps s_max`` (matrix_rank's rule) count as zero."""
-    U, s, Vt = np.linalg.svd(X, full_matrices=False)
-    r = int(np.sum(s > s[0] * max(X.shape) * np.finfo(np.float64).eps)) if s.size else 0
-    U, s, V = U[:, :r], s[:r], Vt[:r].T
-    return _Eigenbasis(s**2 / X.shape[0], V, U * s, (U.T @ Y) / s[:, None])
 
 
 def _check_inputs(
@@ -83,14 +66,6 @@ def _check_inputs(
         raise UsageError(f"batch_size must be an integer between 1 and P = {X.shape[0]}; got {batch_size!r}")
     check_positive("lr", lr)
     check_momentum(momentum)
-
-
-def _mean_square_unstable(lr: float) -> UsageError:
-    return UsageError(
-        f"lr = {lr:g} is at or beyond the mean-square stability limit of SGD with state-dependent noise: "
-        f"the exact second moments diverge (the batch-Hessian fluctuations, of size ~ lr^2 / batch_size, "
-        f"outgrow the contraction). Choose a smaller lr or a larger batch_size"
-    )
 
 
 def _exact_moments(
@@ -235,8 +210,6 @@ def stationary_covariance(
     Y = y.reshape(y.shape[0], -1)
     N, K = X.shape[1], Y.shape[1]
     if method == "epoch":
-        from sgdnoise.theory.epoch_closure import closure_moments  # epoch_closure imports this module
-
         return closure_moments(X, Y[:, 0], lr, batch_size, momentum).covariance
     basis = _eigenbasis(X, Y)
     if basis.lam.size == 0:
