@@ -12,19 +12,10 @@ import numpy as np
 import pytest
 
 from sgdnoise.errors import UsageError
-from sgdnoise.problems.linear import LinearRegression
 from sgdnoise.theory.epoch_exact import epoch_exact_moments
 from sgdnoise.theory.epoch_kick import epoch_kick_covariance, leading_order_start_covariance
-from sgdnoise.theory.regression_basis import _eigenbasis
 
-
-def _eig_problem(N, P, seed):
-    pr = LinearRegression.teacher_student(N, P, 0.25, seed=seed)
-    X, y = pr.X, pr.Y[:, 0]
-    b = _eigenbasis(X, y.reshape(P, 1))
-    o = np.argsort(b.lam)
-    Z, lam = b.Z[:, o], b.lam[o]
-    return X, y, Z, lam, b.V[:, o], (Z @ b.w[o])[:, 0] - y
+from test_epoch_theory import _eig_problem
 
 
 def test_kick_moments_equal_the_brute_force_over_all_orders():
