@@ -107,3 +107,19 @@ def leading_order_start_covariance(Z: np.ndarray, r: np.ndarray, lam: np.ndarray
     kick = epoch_kick_covariance(Z, r, lam, S)
     phi = (1 - lr * lam) ** (Z.shape[0] // S)
     return lr ** 2 * kick["mean"] / (1 - phi), lr ** 4 * kick["cov"] / (1 - np.outer(phi, phi))
+
+
+def start_corrected_var_theta(var_theta: np.ndarray, var_theta_start: np.ndarray, Z: np.ndarray,
+                              r: np.ndarray, lam: np.ndarray, lr: float, S: int) -> np.ndarray:
+    """A time-averaged Var theta with its epoch-start part replaced at leading order (docs/theory.md §3h).
+
+    ``var_theta`` and ``var_theta_start`` (per ascending eigendirection, e.g. of the closure
+    §3g) are shifted by ``d_i = Sigma_0,ii - var_theta_start_i`` (Sigma_0 from
+    :func:`leading_order_start_covariance`), carried through the epoch by the full-batch map:
+    ``var_theta_i + d_i (1/M) sum_j (1 - lr lam_i)^(2j)``.  beta = 0 only; a diagnostic of the
+    closure's error, valid at small lr (§3h gives its measured range).
+    """
+    M = Z.shape[0] // S
+    _, sigma0 = leading_order_start_covariance(Z, r, lam, lr, S)
+    carry = np.mean([(1 - lr * lam) ** (2 * j) for j in range(M)], axis=0)
+    return var_theta + (np.diag(sigma0) - var_theta_start) * carry
