@@ -11,9 +11,10 @@ the one approximation is the *linear closure*
 the best predictor affine in the indicators (it reproduces m and every D_mu exactly, and keeps
 the sum rules sum_mu (n_mu - p) = 0, sum_mu D_mu = 0).  The expectations over U are then
 hypergeometric moments of the indicators (up to third order; the fourth-order term, of order
-b_R c^2 D, is dropped).  Exact for additive noise and for the first step of an epoch.  Public entry point: ``stationary_covariance(..., sampling="epoch",
-method="epoch")``.  Where its error is (the epoch-start variance of the flat directions) and the
-term it misses: docs/theory.md §3g-§3h (:mod:`sgdnoise.theory.epoch_kick`).
+b_R c^2 D, is dropped).  Exact for additive noise and for the first step of an epoch.
+Public entry point: ``stationary_covariance(..., sampling="epoch", method="epoch")``.  Where
+its error is (the epoch-start variance of the flat directions) and the term it misses:
+docs/theory.md §3g-§3h (:mod:`sgdnoise.theory.epoch_kick`).
 
 Implementation (the numbers of the dense derivation to round-off, tests/test_epoch_theory.py):
 everything in the eigenbasis of H, where ``A`` is 2 x 2 per direction and
