@@ -14,8 +14,10 @@ At N = 500, P = 1000, S = 10 the closure cannot run here (its D_mu stack alone i
 8 P (2N+1)^2 = 8 GB, and ~2 P^2 N^2 flops per step), so it times one epoch pass at the demo
 size (N = 100, P = 200, S = 10, beta = 0.9, lr = 1), scales it with the closure's cost model
 (P^2 N^2 per step, M steps per pass, ``PASSES`` passes) to N = 500, P = 1000, and adds
-``epoch_pass_demo_s``, ``epoch_estimated_s`` and ``epoch_ratio_estimated`` (issue 10 target:
-<= 50; the estimate is some 10^5 times above it).
+``epoch_pass_demo_s``, ``epoch_estimated_s``, ``epoch_ratio_estimated`` (issue 10 target:
+<= 50; the estimate is some 10^5 times above it) and ``epoch_stack_gb``, the size of the D_mu
+stack at N = 500 that every step must read and write (docs/theory.md §3g: no implementation
+of this representation can reach 50 x).
 """
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ def epoch_rating(lyapunov_s: float) -> dict[str, float]:
     """One closure epoch pass at the demo size, scaled by the cost model to N = 500, P = 1000."""
     from sgdnoise.problems.linear import LinearRegression
     from sgdnoise.theory.epoch_closure import PASSES, ClosureEpoch
-    from sgdnoise.theory.exact import _eigenbasis
+    from sgdnoise.theory.regression_basis import _eigenbasis
 
     n_demo, p_demo, s_demo = 100, 200, 10
     pr = LinearRegression.teacher_student(n_demo, p_demo, 0.25, seed=0)
@@ -54,7 +56,8 @@ def epoch_rating(lyapunov_s: float) -> dict[str, float]:
     scale = (P // S) / (p_demo // s_demo) * (P / p_demo) ** 2 * (N / n_demo) ** 2
     estimated = PASSES * pass_s * scale
     return {"epoch_pass_demo_s": round(pass_s, 3), "epoch_estimated_s": round(estimated, 0),
-            "epoch_ratio_estimated": round(estimated / lyapunov_s, 0)}
+            "epoch_ratio_estimated": round(estimated / lyapunov_s, 0),
+            "epoch_stack_gb": round(8 * P * (2 * N + 1) ** 2 / 1e9, 1)}
 
 
 def main() -> None:

@@ -68,7 +68,7 @@ def test_bad_arguments_are_named(kwargs, name):
 # --- usage-correlation closure (theory/epoch_closure.py) ------------------------------------
 
 def _eig_problem(N, P, seed):
-    from sgdnoise.theory.exact import _eigenbasis
+    from sgdnoise.theory.regression_basis import _eigenbasis
     pr = LinearRegression.teacher_student(N, P, 0.25, seed=seed)
     X, y = pr.X, pr.Y[:, 0]
     b = _eigenbasis(X, y.reshape(P, 1))
@@ -147,6 +147,25 @@ def test_fast_closure_equals_the_dense_derivation(N, P, S, beta, f):
     np.testing.assert_allclose(a.mean, b.mean, rtol=1e-7, atol=1e-12)
 
 
+@pytest.mark.parametrize("beta", [0.0, 0.6])
+def test_closure_error_is_first_order_in_lr_in_every_direction(beta):
+    # The order the closure claims (docs/theory.md §3g, "Where the error is"): within an epoch it
+    # is exact at leading order, and the epoch-start covariance it gets wrong by O(1) in the flat
+    # directions carries a weight O(lr) of the time average.  So every direction's relative error
+    # of Var theta, and the trace's, must shrink like lr: by 3 from lr lam_max = 0.03 to 0.01 up
+    # to higher orders; required: at least 2 (measured 2.7-2.9).  N = 8, P = 12 (P/N = 1.5) is
+    # where the flat directions are worst (errors 16-28 % at 0.03).
+    from sgdnoise.theory.epoch_closure import closure_moments
+    X, y, lmax = _problem(8, 12, 1)
+    errors = []
+    for f in (0.03, 0.01):
+        exact = epoch_exact_moments(X, y, f / lmax, 3, beta)
+        closure = closure_moments(X, y, f / lmax, 3, beta)
+        errors.append(np.append(np.abs(closure.var_theta / exact.var_theta - 1),
+                                abs(closure.var_theta.sum() / exact.var_theta.sum() - 1)))
+    assert np.all(errors[1] < errors[0] / 2)
+
+
 @pytest.mark.slow
 def test_closure_meets_issue_targets_on_the_small_case():
     # Issue 10, small case (N = 10, P = 40, S = 4, lr = 2, beta = 0): trace within 5 %, every
@@ -161,3 +180,18 @@ def test_closure_meets_issue_targets_on_the_small_case():
     v = sim.var_theta.value
     assert abs(th.var_theta.sum() / v.sum() - 1) < 0.05
     assert np.max(np.abs(th.var_theta / v - 1)) < 0.10
+
+
+def test_stationary_covariance_method_epoch_is_the_closure():
+    # The public entry point (name, arguments, return shape) used by the accuracy map.
+    from sgdnoise.theory.epoch_closure import closure_moments
+
+    X, y, lmax = _problem(5, 20, 2)
+    sigma = stationary_covariance(X, y, 0.3 / lmax, 4, 0.5, sampling="epoch", method="epoch")
+    assert sigma.shape == (5, 5)
+    np.testing.assert_allclose(sigma, closure_moments(X, y, 0.3 / lmax, 4, 0.5).covariance, rtol=1e-12)
+    np.testing.assert_allclose(stationary_covariance(X, y[:, None], 0.3 / lmax, 4, 0.5, "epoch", "epoch"), sigma)
+    for kwargs in (dict(sampling="with-replacement"), dict(sampling="epoch", y=np.c_[y, y])):
+        args = dict(X=X, y=y, lr=0.1, batch_size=4, method="epoch") | kwargs
+        with pytest.raises(UsageError, match="method='epoch'"):
+            stationary_covariance(**args)

@@ -19,7 +19,7 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator, gmres
 
 from sgdnoise.theory.epoch_exact import check_epoch_inputs
-from sgdnoise.theory.exact import _eigenbasis, _mean_square_unstable
+from sgdnoise.theory.regression_basis import _eigenbasis, _mean_square_unstable
 from sgdnoise.theory.lyapunov import heavy_ball_blocks
 from sgdnoise._spec import check_stable
 

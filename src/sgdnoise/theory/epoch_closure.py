@@ -12,6 +12,9 @@ the best predictor affine in the indicators (it reproduces m and every D_mu exac
 the sum rules sum_mu (n_mu - p) = 0, sum_mu D_mu = 0).  The expectations over U are then
 hypergeometric moments of the indicators (up to third order; the fourth-order term, of order
 b_R c^2 D, is dropped).  Exact for additive noise and for the first step of an epoch.
+Public entry point: ``stationary_covariance(..., sampling="epoch", method="epoch")``.  Where
+its error is (the epoch-start variance of the flat directions) and the term it misses:
+docs/theory.md §3g-§3h (:mod:`sgdnoise.theory.epoch_kick`).
 
 Implementation (the numbers of the dense derivation to round-off, tests/test_epoch_theory.py):
 everything in the eigenbasis of H, where ``A`` is 2 x 2 per direction and
@@ -27,8 +30,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, gmres
 
+from sgdnoise.errors import UsageError
 from sgdnoise.theory.epoch_exact import EpochMoments, _gradient_descent_inverse, _moments, check_epoch_inputs
-from sgdnoise.theory.exact import _eigenbasis, _mean_square_unstable
+from sgdnoise.theory.regression_basis import _eigenbasis, _mean_square_unstable
 from sgdnoise._spec import check_stable
 
 
@@ -251,6 +255,11 @@ def closure_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0,
     P = X.shape[0]
     S = int(batch_size)
     M = P // S
+    seconds, size = closure_cost(P, X.shape[1], S)
+    if size > MAX_BYTES:
+        raise UsageError(f"the epoch closure needs about {size / 1e9:.1f} GB for P = {P}, N = {X.shape[1]} "
+                         f"(its D_mu stack, 4 x 8 P (2N+1)^2 bytes; limit {MAX_BYTES / 1e9:.0f} GB) and about "
+                         f"{seconds:.0f} s; use a subset of the data or fewer features", name="X")
     Y = y.reshape(P, 1)
     basis = _eigenbasis(X, Y)
     lam_all, V_all = np.linalg.eigh(X.T @ X / P)
@@ -285,6 +294,8 @@ def closure_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0,
 
 #: Seconds per ``P^2 N^2`` of one step (one core, measured at N = 100, P = 200; docs/theory.md §3g).
 SECONDS_PER_UNIT = 3.5e-10
+#: Largest memory (bytes, :func:`closure_cost`) :func:`closure_moments` accepts.
+MAX_BYTES = 4e9
 #: GMRES epoch passes typically needed (rtol 1e-9), plus the right-hand side and the recorded pass.
 PASSES = 22
 

@@ -22,7 +22,7 @@ from scipy.sparse.linalg import LinearOperator, gmres
 
 from sgdnoise.errors import UsageError
 from sgdnoise.theory.lyapunov import heavy_ball_blocks
-from sgdnoise.theory.exact import _eigenbasis, _mean_square_unstable
+from sgdnoise.theory.regression_basis import _eigenbasis, _mean_square_unstable
 from sgdnoise._spec import check_int, check_momentum, check_positive, check_stable
 from sgdnoise.theory.used_sets import index_entries, layers
 

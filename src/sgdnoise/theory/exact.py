@@ -17,13 +17,12 @@ Everything is computed in the eigenbasis of H from one thin SVD
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, gmres
 
 from sgdnoise.errors import UsageError
 from sgdnoise._spec import check_momentum, check_positive, check_stable
+from sgdnoise.theory.epoch_closure import closure_moments
 from sgdnoise.theory.lyapunov import (
     QUADRATIC_METHODS,
     eigenbasis_covariance,
@@ -31,26 +30,10 @@ from sgdnoise.theory.lyapunov import (
     white_green,
 )
 from sgdnoise.theory.noise import SAMPLINGS, batch_noise_factor, noise_covariance
+from sgdnoise.theory.regression_basis import _Eigenbasis, _eigenbasis, _mean_square_unstable
 
-METHODS = ("exact",) + QUADRATIC_METHODS
+METHODS = ("exact",) + QUADRATIC_METHODS + ("epoch",)
 EXACT_SAMPLINGS = ("with-replacement", "random-batch")
-
-
-class _Eigenbasis(NamedTuple):
-    """Linear regression rotated into the eigenbasis of H, restricted to its range (rank r)."""
-
-    lam: np.ndarray  # (r,) positive eigenvalues of H
-    V: np.ndarray  # (N, r) eigenvectors
-    Z: np.ndarray  # (P, r) = X V
-    w: np.ndarray  # (r, K) minimiser in the eigenbasis
-
-
-def _eigenbasis(X: np.ndarray, Y: np.ndarray) -> _Eigenbasis:
-    """Thin SVD of X; singular values below ``max(P, N) eps s_max`` (matrix_rank's rule) count as zero."""
-    U, s, Vt = np.linalg.svd(X, full_matrices=False)
-    r = int(np.sum(s > s[0] * max(X.shape) * np.finfo(np.float64).eps)) if s.size else 0
-    U, s, V = U[:, :r], s[:r], Vt[:r].T
-    return _Eigenbasis(s**2 / X.shape[0], V, U * s, (U.T @ Y) / s[:, None])
 
 
 def _check_inputs(
@@ -69,6 +52,11 @@ def _check_inputs(
             f"got {sampling!r}. For 'epoch' use method='anticorrelated'; 'continuum', 'discrete' and "
             f"'detailed-balance' accept every sampling"
         )
+    if method == "epoch" and (sampling != "epoch" or y.ndim == 2 and y.shape[1] != 1):
+        raise UsageError(
+            f"method='epoch' (docs/theory.md §3g) needs sampling='epoch' and one output column; got "
+            f"sampling={sampling!r}, y of shape {y.shape}"
+        )
     if method == "anticorrelated" and sampling != "epoch":
         raise UsageError(
             f"method='anticorrelated' needs sampling='epoch'; got {sampling!r}. For independent steps use "
@@ -78,14 +66,6 @@ def _check_inputs(
         raise UsageError(f"batch_size must be an integer between 1 and P = {X.shape[0]}; got {batch_size!r}")
     check_positive("lr", lr)
     check_momentum(momentum)
-
-
-def _mean_square_unstable(lr: float) -> UsageError:
-    return UsageError(
-        f"lr = {lr:g} is at or beyond the mean-square stability limit of SGD with state-dependent noise: "
-        f"the exact second moments diverge (the batch-Hessian fluctuations, of size ~ lr^2 / batch_size, "
-        f"outgrow the contraction). Choose a smaller lr or a larger batch_size"
-    )
 
 
 def _exact_moments(
@@ -189,6 +169,11 @@ def stationary_covariance(
         the 2N-state matrix (the epoch power sums come from an 8x8 block matrix per
         direction raised to the power M by repeated squaring, see
         :func:`sgdnoise.theory.lyapunov.epoch_sums`).
+        ``"epoch"`` (3g): the usage-correlation closure for epoch sampling with the
+        state-dependent noise (:func:`sgdnoise.theory.epoch_closure.closure_moments`), one
+        output column only; the time-averaged covariance about the mean.  An approximation
+        (accuracy table in docs/theory.md §3g); cost ~2 P^2 N^2 flops per step and
+        4 x 8 P (2N+1)^2 bytes, refused beyond ``epoch_closure.MAX_BYTES``.
         ``continuum``, ``discrete`` and ``detailed-balance`` accept every sampling
         (through the factor f of C; they ignore correlations between steps).
 
@@ -224,6 +209,8 @@ def stationary_covariance(
     _check_inputs(X, y, lr, batch_size, momentum, sampling, method)
     Y = y.reshape(y.shape[0], -1)
     N, K = X.shape[1], Y.shape[1]
+    if method == "epoch":
+        return closure_moments(X, Y[:, 0], lr, batch_size, momentum).covariance
     basis = _eigenbasis(X, Y)
     if basis.lam.size == 0:
         return np.zeros((N * K, N * K))

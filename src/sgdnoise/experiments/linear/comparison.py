@@ -49,7 +49,7 @@ EPOCH_MAX_SECONDS = 120.0
 EPOCH_MAX_BYTES = 2e9
 EPOCH_NOTE = ("epoch (docs/theory.md §3g) is an approximation, the usage-correlation closure: "
               "against simulation trace within 4 %, per direction within 5 % (N=10, P=40, S=4) up to "
-              "35 % in the flattest directions (demo N=100, P=200, S=10, beta=0.9)")
+              "28 % in the flattest directions (demo N=100, P=200, S=10, beta=0.9)")
 
 
 
