@@ -45,7 +45,7 @@ def _points(result: EpochMap, method: str, key: str, exact: bool) -> tuple[np.nd
 
 def plot_map(result: EpochMap, folder: ResultFolder) -> None:
     """The three panels (module docstring)."""
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5.4))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 6.2))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (key, label, log) in zip(axes, PANELS):
         for colour, method in zip(colours, METHODS):
@@ -72,18 +72,19 @@ def plot_map(result: EpochMap, folder: ResultFolder) -> None:
             if y is not None:
                 axes[0].annotate(cell.cell.name, (cell.strength, y), textcoords="offset points",
                                  xytext=(4, -10), fontsize=7, color="0.3")
-    axes[0].legend(fontsize=7, loc="lower left")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=3, bbox_to_anchor=(0.5, 0.03))
     failed = [f"{m} at {c.cell.label} ({c.errors[m]['error'].split(':')[0]})" for c in result.cells
               for m in METHODS if "error" in c.errors[m]]
     note = ("Kühn-Rosenow and anti-correlated coincide direction by direction (Var θ_i depends on the noise "
             "at w* along i only)" + (f"; no prediction: {'; '.join(failed)}" if failed else ""))
-    axes[1].text(0.01, 0.99, note, transform=axes[1].transAxes, fontsize=7, va="top", wrap=True, color="0.3")
+    fig.text(0.5, 0.915, note, ha="center", va="top", fontsize=8, color="0.3")
     fig.suptitle("Accuracy of the epoch theories on linear regression (epoch sampling); dotted: ±5 %, ±10 %"
                  + ("" if result.status == "completed" else f" — {result.status}"))
     add_footer(fig, f"teacher-student data, label noise 0.25, seed {result.seed}; {len(result.cells)} cells "
                     "(summary.json lists each); simulation: 16 replicas, >= 12 relaxation times of burn-in and "
                     ">= 60 of measurement; error bars ±2 s.e. (bootstrap over the measured variances for max and median)")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.tight_layout(rect=(0, 0.13, 1, 0.9))
     folder.save_figure(fig, "epoch_accuracy_map", "relative errors of each epoch theory against the strength of "
                        "the weight-dependent noise", tight=False)
 

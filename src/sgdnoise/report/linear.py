@@ -29,7 +29,7 @@ from sgdnoise.report.folder import ResultFolder
 from sgdnoise.report.terminal import print_written
 from sgdnoise.theory.noise import noise_kernel
 from sgdnoise.report.noise_autocorrelation import AutocorrelationSeries, plot_noise_autocorrelation
-from sgdnoise.report.trajectory_noise import plot_trajectory_noise
+from sgdnoise.report.trajectory_noise import plot_trajectory_noise, print_trajectory_noise
 
 #: Theories drawn on the figures of a sampler comparison (the full set stays in each run's own figure).
 COMPARISON_METHODS = ("kuehn-rosenow", "exact", "anticorrelated", "epoch")
@@ -177,6 +177,7 @@ def print_equilibration(label: str, result: LinearResult) -> None:
 def show_linear(result: LinearResult, folder: ResultFolder) -> None:
     print_comparison(result.sampling, result.theory)
     print_equilibration(result.sampling, result)
+    print_trajectory_noise(result.sampling, result.trajectory_noise)
     print_written(folder, result.status)
 
 
@@ -184,4 +185,5 @@ def show_comparison(comparison: SamplerComparison, folder: ResultFolder) -> None
     for sampling, result in comparison.runs.items():
         print_comparison(sampling, result.theory)
         print_equilibration(sampling, result)
+        print_trajectory_noise(sampling, result.trajectory_noise)
     print_written(folder, comparison.status)

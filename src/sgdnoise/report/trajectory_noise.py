@@ -47,16 +47,28 @@ def strength_text(noise: TrajectoryNoise) -> str:
 def plot_trajectory_noise(folder: ResultFolder, panels: dict[str, tuple[TrajectoryNoise, int]],
                           footer: str, name: str = "trajectory_noise") -> Path:
     """One panel per sampler: ``panels[sampling] = (noise, epoch_length M)``."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(7.2 * len(panels), 6.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(7.2 * len(panels), 6.0), squeeze=False)
     for ax, (sampling, (noise, M)) in zip(axes[0], panels.items()):
         draw_autocorrelation(ax, split_series(noise, sampling, M))
         ax.set_title(f"{sampling} sampling" + (f" (M = {M} steps per epoch)" if sampling == "epoch" else ""))
         ax.set_ylabel(r"tr $C_x(h)$ / tr $C_\mathrm{total}(0)$")
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(-0.02, -0.12))
-        ax.text(1.0, -0.12, strength_text(noise), transform=ax.transAxes, ha="right", va="top",
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(-0.02, -0.15))
+        ax.text(1.0, -0.15, strength_text(noise), transform=ax.transAxes, ha="right", va="top",
                 fontsize=7, family="monospace", bbox={"facecolor": "white", "alpha": 0.85, "lw": 0.3})
     fig.suptitle("Gradient noise along the SGD trajectory, split at $w^*$ (docs/theory.md §3h)")
     add_footer(fig, footer)
-    fig.subplots_adjust(left=0.1, right=0.97, top=0.88, bottom=0.36, wspace=0.25)
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.88, bottom=0.37, wspace=0.25)
     return folder.save_figure(fig, name, tight=False, description="noise along the trajectory by lag, split into the part at w*, "
                                          "the weight-dependent part and their cross terms")
+
+
+def print_trajectory_noise(label: str, noise: TrajectoryNoise | str) -> None:
+    """One line per part: variance fraction and effective strength (or why nothing was measured)."""
+    if isinstance(noise, str):
+        print(f"{label}: noise along the trajectory not measured ({noise})")
+        return
+    print(f"{label}: noise along the trajectory, split at w* (lag sums |h| <= {noise.max_lag}; "
+          "strength 1 = white noise, 0 = cancels; docs/theory.md §3h)")
+    for part, entry in noise.strengths().items():
+        v, s = entry["variance"], entry["strength"]
+        print(f"  {part:10s} variance {v.value:6.3f}   strength {s.value:+.3f} ± {s.stderr:.3f}")
