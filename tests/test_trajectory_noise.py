@@ -6,7 +6,7 @@
   coming from an independent channel (polarisation);
 - additive per-example noise (no weight dependence): the weight part vanishes and the
   reference part follows the epoch kernel -(M - h)/(M (M - 1)) within 4 standard errors;
-- linear regression: the weight part is there, and its lag sum is not anti-correlated away.
+- linear regression: the weight part is there, and the part at w* still follows the kernel.
 """
 from __future__ import annotations
 
@@ -48,6 +48,9 @@ def test_split_sums_to_total_and_linear_regression_has_a_weight_part():
     assert summary["split_residual"] < 1e-12
     weight = summary["all_directions"]["weight"]
     assert weight["variance"] > 10 * weight["variance_stderr"]  # lr tr H / S = 0.25: clearly present
+    reference = noise.trace("reference")  # a_k does not depend on the weights: the kernel at w* holds
+    expected = reference.value[0] * noise_kernel("epoch", 8, 12)
+    assert np.max(np.abs((reference.value - expected) / np.where(reference.stderr > 0, reference.stderr, 1))) < 4
 
 
 @pytest.mark.parametrize("sampling", ["epoch", "with-replacement"])
