@@ -55,9 +55,12 @@ class TrajectoryNoise:
     ----------
     per_replica : ndarray (R, max_lag + 1, 4, d)
         ``C_x(h)`` per replica, lag, part (:data:`PARTS`) and coordinate.
+    steps : int
+        Steps per replica that entered the measurement.
     """
 
     per_replica: np.ndarray
+    steps: int = 0
 
     @property
     def max_lag(self) -> int:
@@ -138,4 +141,4 @@ class TrajectoryNoiseSplit:
         """The four parts per replica: reference, weight, cross (polarisation), total."""
         c = self.acov.per_replica()  # (R, L + 1, 4, d): a, b, a + b, a - b
         cross = (c[:, :, 2] - c[:, :, 3]) / 2
-        return TrajectoryNoise(np.stack([c[:, :, 0], c[:, :, 1], cross, c[:, :, 2]], axis=2))
+        return TrajectoryNoise(np.stack([c[:, :, 0], c[:, :, 1], cross, c[:, :, 2]], axis=2), self.acov.count)

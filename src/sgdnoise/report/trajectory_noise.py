@@ -47,7 +47,7 @@ def strength_text(noise: TrajectoryNoise) -> str:
 def plot_trajectory_noise(folder: ResultFolder, panels: dict[str, tuple[TrajectoryNoise, int]],
                           footer: str, name: str = "trajectory_noise") -> Path:
     """One panel per sampler: ``panels[sampling] = (noise, epoch_length M)``."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(7.2 * len(panels), 6.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(8.2 * len(panels), 6.0), squeeze=False)
     for ax, (sampling, (noise, M)) in zip(axes[0], panels.items()):
         draw_autocorrelation(ax, split_series(noise, sampling, M))
         ax.set_title(f"{sampling} sampling" + (f" (M = {M} steps per epoch)" if sampling == "epoch" else ""))
@@ -55,7 +55,9 @@ def plot_trajectory_noise(folder: ResultFolder, panels: dict[str, tuple[Trajecto
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(-0.02, -0.15))
         ax.text(1.0, -0.15, strength_text(noise), transform=ax.transAxes, ha="right", va="top",
                 fontsize=7, family="monospace", bbox={"facecolor": "white", "alpha": 0.85, "lw": 0.3})
-    fig.suptitle("Gradient noise along the SGD trajectory, split at $w^*$ (docs/theory.md §3h)")
+    noise = next(iter(panels.values()))[0]
+    fig.suptitle("Gradient noise along the SGD trajectory, split at $w^*$ (docs/theory.md §3h): "
+                 f"{noise.per_replica.shape[0]} replicas x {noise.steps} steps after the burn-in")
     add_footer(fig, footer)
     fig.subplots_adjust(left=0.1, right=0.97, top=0.88, bottom=0.37, wspace=0.25)
     return folder.save_figure(fig, name, tight=False, description="noise along the trajectory by lag, split into the part at w*, "

@@ -97,6 +97,8 @@ def mechanism_summary(noise: TrajectoryNoise, problem: QuadraticProblem, config:
     below = lam < cross
     block: dict[str, Any] = {
         "max_lag": noise.max_lag,
+        "steps": noise.steps,
+        "replicas": int(noise.per_replica.shape[0]),
         "parts": list(PARTS),
         "normalised_trace": {p: noise.normalised(p).value for p in PARTS},
         "normalised_trace_stderr": {p: noise.normalised(p).stderr for p in PARTS},
