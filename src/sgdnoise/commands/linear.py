@@ -4,9 +4,10 @@ from __future__ import annotations
 from functools import partial
 
 from sgdnoise.commands import Experiment, Reproduction
-from sgdnoise.experiments.linear import demo, reproductions, run
+from sgdnoise.experiments.linear import demo, epoch_map, reproductions, run
 from sgdnoise.experiments.linear import gross_fig2, gross_fig3, gross_fig4, gross_fig5, gross_fig5b
 from sgdnoise.experiments.linear.config import DemoConfig, LinearConfig
+from sgdnoise.report import epoch_map as epoch_map_report
 from sgdnoise.report import gross as gross_report
 from sgdnoise.report import gross_fig3 as gross_report3
 from sgdnoise.report import gross_fig5 as gross_report5
@@ -24,6 +25,10 @@ DEMO = Experiment(DemoConfig, "the default experiment: epoch vs with-replacement
                   demo.run, report.save_comparison, report.show_comparison, stopped_early, "results/demo")
 
 REPRODUCTIONS = {
+    "epoch-accuracy-map": Reproduction(
+        "accuracy of the epoch theories (Kuehn-Rosenow, anticorrelated, epoch) against simulation and the exact "
+        "reference over N, P/N, S, lr, beta, against the strength of the weight-dependent noise",
+        lambda seed, progress: epoch_map.run(seed, progress), epoch_map_report.save, stopped_early),
     "gross-fig2": Reproduction(
         "Gross et al. Fig. 2a/2b: variance of the elements of X^+X against P/N; ordered K vs i.i.d.",
         gross_fig2.fig2, gross_report.save_fig2, stopped_early),

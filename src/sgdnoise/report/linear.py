@@ -10,7 +10,9 @@ A linear run's folder:
     Var theta_i, Var v_i and tau_i against the Hessian eigenvalue, measured with
     ±2 s.e. and every theory that applies;
 ``noise_autocorrelation.png/.pdf``
-    tr cov(dg_k, dg_{k+h}) / tr C by lag, measured and Kühn & Rosenow eq. 2.
+    tr cov(dg_k, dg_{k+h}) / tr C by lag, measured and Kühn & Rosenow eq. 2;
+``trajectory_noise.png/.pdf``
+    the noise along the trajectory split at w* (:mod:`sgdnoise.report.trajectory_noise`).
 
 A comparison of samplers (demo, reproductions) holds one such folder per sampler
 and the two figures with both samplers overlaid.
@@ -27,6 +29,7 @@ from sgdnoise.report.folder import ResultFolder
 from sgdnoise.report.terminal import print_written
 from sgdnoise.theory.noise import noise_kernel
 from sgdnoise.report.noise_autocorrelation import AutocorrelationSeries, plot_noise_autocorrelation
+from sgdnoise.report.trajectory_noise import plot_trajectory_noise, print_trajectory_noise
 
 #: Theories drawn on the figures of a sampler comparison (the full set stays in each run's own figure).
 COMPARISON_METHODS = ("kuehn-rosenow", "exact", "anticorrelated", "epoch")
@@ -44,6 +47,12 @@ def _autocorrelation(result: LinearResult) -> AutocorrelationSeries | None:
     trace = result.autocorrelation.trace
     label = "theory" + (f" (M = {M})" if result.sampling == "epoch" else "")
     return AutocorrelationSeries.from_trace(trace, noise_kernel(result.sampling, M, trace.value.size - 1), label)
+
+
+def _split_panels(runs: dict[str, LinearResult]) -> dict[str, tuple]:
+    """(trajectory noise, M) of each run that measured it."""
+    return {s: (r.trajectory_noise, r.problem.n_examples // r.simulation.batch_size)
+            for s, r in runs.items() if not isinstance(r.trajectory_noise, str)}
 
 
 def _drawable(result: LinearResult) -> bool:
@@ -84,6 +93,8 @@ def save_linear(result: LinearResult, folder: ResultFolder) -> None:
     autocorrelation = _autocorrelation(result)
     if autocorrelation is not None:
         plot_noise_autocorrelation(folder, {result.sampling: autocorrelation})
+    if panels := _split_panels({result.sampling: result}):
+        plot_trajectory_noise(folder, panels, settings_footer(result))
     folder.write_summary(summary)
 
 
@@ -105,6 +116,8 @@ def save_comparison(comparison: SamplerComparison, folder: ResultFolder, name: s
     if autocorrelations:
         plot_noise_autocorrelation(folder, autocorrelations)
     first = next(iter(comparison.runs.values()))
+    if panels := _split_panels(comparison.runs):
+        plot_trajectory_noise(folder, panels, settings_footer(first))
     folder.write_summary({
         "status": comparison.status,
         "config": {"experiment": "demo", "settings": comparison.settings, "problem": first.problem.source,
@@ -164,6 +177,7 @@ def print_equilibration(label: str, result: LinearResult) -> None:
 def show_linear(result: LinearResult, folder: ResultFolder) -> None:
     print_comparison(result.sampling, result.theory)
     print_equilibration(result.sampling, result)
+    print_trajectory_noise(result.sampling, result.trajectory_noise)
     print_written(folder, result.status)
 
 
@@ -171,4 +185,5 @@ def show_comparison(comparison: SamplerComparison, folder: ResultFolder) -> None
     for sampling, result in comparison.runs.items():
         print_comparison(sampling, result.theory)
         print_equilibration(sampling, result)
+        print_trajectory_noise(sampling, result.trajectory_noise)
     print_written(folder, comparison.status)

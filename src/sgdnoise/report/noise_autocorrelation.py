@@ -57,19 +57,29 @@ def plot_noise_autocorrelation(folder: ResultFolder, series: dict[str, Autocorre
         The PNG written.
     """
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for colour, (sampling, s) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], series.items()):
+    draw_autocorrelation(ax, series)
+    ax.set_ylabel(r"tr cov($\delta g_k, \delta g_{k+h}$) / tr $C$")
+    ax.set_title(title)
+    return folder.save_figure(fig, name, description)
+
+
+def draw_autocorrelation(ax, series: dict[str, AutocorrelationSeries]) -> None:
+    """Draw ``series`` on ``ax``: points with ±2 s.e., the kernel as a line (none where ``kernel`` is None).
+
+    Uses a symmetric log scale, linear within the smallest non-zero kernel value, when a kernel
+    has values other than 0 beyond lag 0 (the epoch tail is tiny next to the lag-0 value).
+    """
+    for colour, (name, s) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], series.items()):
         lags, value, stderr, kernel, label = s
         ax.errorbar(lags, value, yerr=2 * np.asarray(stderr), fmt="o", ms=3, color=colour,
-                    label=f"{sampling} (measured, ±2 s.e.)")
-        ax.plot(lags, kernel, color=colour, lw=1, label=f"{sampling}: {label}")
+                    label=f"{name} (measured, ±2 s.e.)")
+        if kernel is not None:
+            ax.plot(lags, kernel, color=colour, lw=1, label=f"{name}: {label}")
     ax.axhline(0, color="black", lw=0.5)
-    small = [abs(k) for s in series.values() for k in np.asarray(s[3])[1:] if k != 0]
+    small = [abs(k) for s in series.values() if s[3] is not None for k in np.asarray(s[3])[1:] if k != 0]
     if small:  # the epoch tail -(M - h)/(M (M - 1)) is tiny next to the lag-0 value of 1
         ax.set_yscale("symlog", linthresh=min(small))
         ax.text(0.99, 0.98, f"symmetric log scale: linear within ±{min(small):.2g}", transform=ax.transAxes,
                 ha="right", va="top", fontsize=7, color="0.35")
     ax.set_xlabel("lag h (steps)")
-    ax.set_ylabel(r"tr cov($\delta g_k, \delta g_{k+h}$) / tr $C$")
-    ax.set_title(title)
     ax.legend(fontsize=8)
-    return folder.save_figure(fig, name, description)

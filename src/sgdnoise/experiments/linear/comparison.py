@@ -95,11 +95,12 @@ def noise_covariance_at_minimum(problem: QuadraticProblem, config: SimulationCon
     return factor * per_example_covariance(problem.per_example_gradients())
 
 
-def predict(problem: QuadraticProblem, config: SimulationConfig) -> dict[str, Any]:
+def predict(problem: QuadraticProblem, config: SimulationConfig,
+            only: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Every applicable theory's ``var_theta`` per Hessian eigendirection (and ``trace``).
 
     Returns ``{"methods": {name: {...}}, "markers": {...}}``; Kuehn-Rosenow also
-    gives ``var_v`` and ``tau``.
+    gives ``var_v`` and ``tau``.  ``only``: compute just these of the applicable methods.
     """
     V = problem.eigenbasis_matrix()
     lam = problem.hessian_eigenvalues
@@ -108,6 +109,8 @@ def predict(problem: QuadraticProblem, config: SimulationConfig) -> dict[str, An
     M = problem.n_examples // config.batch_size
     out: dict[str, Any] = {}
     for method in methods_for(problem, config.sampling):
+        if only is not None and method not in only:
+            continue
         try:
             if method == "epoch":
                 out[method] = epoch_prediction(problem, config)
@@ -124,7 +127,7 @@ def predict(problem: QuadraticProblem, config: SimulationConfig) -> dict[str, An
         var_theta = np.einsum("ij,ik,kj->j", V, sigma, V)
         out[method] = {"var_theta": var_theta, "trace": float(np.trace(sigma)),
                        "exact_here": method in exact}
-    if config.sampling != "fixed-order":
+    if config.sampling != "fixed-order" and (only is None or "kuehn-rosenow" in only):
         noise_var = np.einsum("ij,ik,kj->j", V, C, V)
         kr = kuehn_rosenow(lam, noise_var, config.lr, config.momentum,
                            M if config.sampling == "epoch" else 1)

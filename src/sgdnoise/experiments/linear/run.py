@@ -18,8 +18,10 @@ from sgdnoise.dynamics.checkpoint import Checkpoint
 from sgdnoise.dynamics.simulator import SimulationConfig, SimulationResult, relaxation_steps, simulate
 from sgdnoise.experiments.linear.comparison import noise_covariance_at_minimum, theory_block
 from sgdnoise.experiments.linear.config import LinearConfig
+from sgdnoise.experiments.linear.mechanism import TRAJECTORY_STEPS, applies, mechanism_summary, trajectory_noise
 from sgdnoise.interrupts import announce_phase, stop_requested
 from sgdnoise.measure.gradient_noise import NoiseAutocorrelation, noise_autocorrelation
+from sgdnoise.measure.trajectory_noise import PARTS, TrajectoryNoise
 from sgdnoise.problems.linear import QuadraticProblem
 from sgdnoise.sampling import Sampler
 
@@ -46,6 +48,8 @@ class LinearResult:
         The ``theory`` block: predictions per method, markers, comparison, note.
     settings : dict
         The experiment config (``LinearConfig.to_mapping()``) when run from one, else empty.
+    trajectory_noise : TrajectoryNoise or str
+        The noise along the trajectory split at w* (:mod:`.mechanism`), or why it was not measured.
     """
 
     problem: QuadraticProblem
@@ -55,6 +59,7 @@ class LinearResult:
     autocorrelation: NoiseAutocorrelation | None
     theory: dict[str, Any]
     settings: dict[str, Any] = field(default_factory=dict)
+    trajectory_noise: TrajectoryNoise | str = "not measured"
 
     @property
     def sampling(self) -> str:
@@ -103,6 +108,7 @@ class LinearResult:
         if self.autocorrelation is not None:
             measured["noise_autocorrelation_trace"] = self.autocorrelation.trace.value
             measured["noise_autocorrelation_trace_stderr"] = self.autocorrelation.trace.stderr
+        noise = self.trajectory_noise
         return {
             "status": self.status,
             "config": {"experiment": "linear", "settings": self.settings, "problem": self.problem.source,
@@ -111,6 +117,8 @@ class LinearResult:
             "measured": measured,
             "noise_covariance_eigenvalues": self.noise_eigenvalues,
             "theory": self.theory,
+            "trajectory_noise": ({"skipped": noise} if isinstance(noise, str) else
+                                 mechanism_summary(noise, self.problem, self.simulation)),
         }
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -132,6 +140,10 @@ class LinearResult:
         if self.autocorrelation is not None:
             arrays["noise_autocorrelation_trace"] = self.autocorrelation.trace.value
             arrays["noise_autocorrelation_trace_stderr"] = self.autocorrelation.trace.stderr
+        if not isinstance(self.trajectory_noise, str):
+            parts = [self.trajectory_noise.per_direction(p) for p in PARTS]
+            arrays["trajectory_noise"] = np.stack([e.value for e in parts])
+            arrays["trajectory_noise_stderr"] = np.stack([e.stderr for e in parts])
         return arrays
 
 
@@ -146,6 +158,9 @@ ARRAY_DOCS = {
     "snapshots": "(n, R, d) w - w* in the Hessian eigenbasis every --snapshot-every measured steps",
     "noise_autocorrelation_trace, noise_autocorrelation_trace_stderr":
         "(max_lag + 1,) tr cov(dg_k, dg_{k+h}) measured at w*",
+    "trajectory_noise, trajectory_noise_stderr":
+        "(4, max_lag + 1, d) <x_k x_{k-h}> per Hessian eigendirection of the noise along the trajectory, "
+        "parts reference (at w*), weight ((H_B - H)(w - w*)), cross, total (docs/theory.md §3h)",
 }
 
 
@@ -180,7 +195,14 @@ def run_problem(problem: QuadraticProblem, config: SimulationConfig, progress: b
                                 {**(settings or {}), **asdict(config), "problem": problem.source})
     measured = simulate(problem, config, progress=progress, checkpoint=checkpoint)
     theory = theory_block(problem, config, measured) if measured.steps_measured else {}
-    return LinearResult(problem, config, measured, noise_eigenvalues, autocorr, theory, settings or {})
+    reason = applies(problem, config)
+    if reason is None and (measured.diverged_at is not None or measured.interrupted_at is not None):
+        reason = "the simulation stopped early (diverged or interrupted)"
+    split: TrajectoryNoise | str = reason or "not measured"
+    if reason is None:
+        announce_phase("trajectory noise")
+        split = trajectory_noise(problem, config, min(config.steps, TRAJECTORY_STEPS))
+    return LinearResult(problem, config, measured, noise_eigenvalues, autocorr, theory, settings or {}, split)
 
 
 def run(config: LinearConfig, progress: bool = True, checkpoints: Path | None = None) -> LinearResult:
