@@ -1,4 +1,4 @@
-"""The trajectory-noise split (docs/theory.md §3h): exact bookkeeping, and the known limits.
+"""The trajectory-noise split (docs/theory.md §3i): exact bookkeeping, and the known limits.
 
 - the parts are the noise the simulator applied: a_k + b_k equals g_k - H theta_{k-1}, with
   g_k recovered from the trajectory itself (v_k = beta v_{k-1} - lr g_k);

@@ -3,7 +3,7 @@ r"""Gradient noise along the SGD trajectory, split into the part at w* and the w
 On a quadratic problem every per-example gradient is affine in the weights,
 ``grad l_n(w) = A_n (w - w*) + g_n`` with ``g_n = grad l_n(w*)`` (``sum_n g_n = 0``) and
 ``H = mean_n A_n``.  The noise of the batch ``B_k`` of step k, evaluated at the weights the
-step starts from (``theta_{k-1} = w_{k-1} - w*``), splits exactly (docs/theory.md §3h):
+step starts from (``theta_{k-1} = w_{k-1} - w*``), splits exactly (docs/theory.md §3i):
 
 .. math::
 

@@ -1,7 +1,7 @@
 r"""The trajectory-noise figure: the noise along SGD split at w*, by lag, one panel per sampler.
 
 ``trajectory_noise.png/.pdf`` (``sgdnoise linear``, ``sgdnoise demo``): for each part of the split
-of docs/theory.md §3h (at w*, weight-dependent, cross terms, total) ``tr C_x(h) / tr C_total(0)``
+of docs/theory.md §3i (at w*, weight-dependent, cross terms, total) ``tr C_x(h) / tr C_total(0)``
 by lag with ±2 standard errors across replicas, the kernel of Kühn & Rosenow eq. 2 scaled to the
 measured variance at w* as a line, and a box with each part's effective strength (the two-sided
 lag sum up to ``max_lag``, 1 for white noise of the total's variance, 0 for noise that cancels).
@@ -56,7 +56,7 @@ def plot_trajectory_noise(folder: ResultFolder, panels: dict[str, tuple[Trajecto
         ax.text(1.0, -0.15, strength_text(noise), transform=ax.transAxes, ha="right", va="top",
                 fontsize=7, family="monospace", bbox={"facecolor": "white", "alpha": 0.85, "lw": 0.3})
     noise = next(iter(panels.values()))[0]
-    fig.suptitle("Gradient noise along the SGD trajectory, split at $w^*$ (docs/theory.md §3h): "
+    fig.suptitle("Gradient noise along the SGD trajectory, split at $w^*$ (docs/theory.md §3i): "
                  f"{noise.per_replica.shape[0]} replicas x {noise.steps} steps after the burn-in")
     add_footer(fig, footer)
     fig.subplots_adjust(left=0.1, right=0.97, top=0.88, bottom=0.37, wspace=0.25)
@@ -70,7 +70,7 @@ def print_trajectory_noise(label: str, noise: TrajectoryNoise | str) -> None:
         print(f"{label}: noise along the trajectory not measured ({noise})")
         return
     print(f"{label}: noise along the trajectory, split at w* (lag sums |h| <= {noise.max_lag}; "
-          "strength 1 = white noise, 0 = cancels; docs/theory.md §3h)")
+          "strength 1 = white noise, 0 = cancels; docs/theory.md §3i)")
     for part, entry in noise.strengths().items():
         v, s = entry["variance"], entry["strength"]
         print(f"  {part:10s} variance {v.value:6.3f}   strength {s.value:+.3f} ± {s.stderr:.3f}")

@@ -1,4 +1,4 @@
-"""The mechanism, measured: gradient noise along the actual SGD trajectory, split at w* (docs/theory.md §3h).
+"""The mechanism, measured: gradient noise along the actual SGD trajectory, split at w* (docs/theory.md §3i).
 
 :func:`trajectory_noise` runs the simulator's engine (the same compiled steps and sampler as
 :func:`sgdnoise.dynamics.simulator.simulate`) from w*, discards a burn-in, then hands every

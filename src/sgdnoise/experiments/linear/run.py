@@ -160,7 +160,7 @@ ARRAY_DOCS = {
         "(max_lag + 1,) tr cov(dg_k, dg_{k+h}) measured at w*",
     "trajectory_noise, trajectory_noise_stderr":
         "(4, max_lag + 1, d) <x_k x_{k-h}> per Hessian eigendirection of the noise along the trajectory, "
-        "parts reference (at w*), weight ((H_B - H)(w - w*)), cross, total (docs/theory.md §3h)",
+        "parts reference (at w*), weight ((H_B - H)(w - w*)), cross, total (docs/theory.md §3i)",
 }
 
 
