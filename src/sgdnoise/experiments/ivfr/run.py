@@ -7,11 +7,13 @@ the linear networks the linearised theory (:mod:`sgdnoise.theory.linear_networks
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sgdnoise._spec import check_stable, rng
+from sgdnoise.dynamics.checkpoint import Checkpoint
 from sgdnoise.dynamics.linear_networks import LinearNetwork, SnapshotRun, balanced_minimum, simulate
 from sgdnoise.errors import UsageError
 from sgdnoise.experiments.ivfr.analysis import analyse_layer
@@ -132,8 +134,8 @@ def theory_block(net: LinearNetwork, X: np.ndarray, Y: np.ndarray, w_star: np.nd
     return block
 
 
-def run_linear(config: IvfrConfig, progress: bool) -> IvfrResult:
-    """The linear models: simulate, analyse every layer, predict."""
+def run_linear(config: IvfrConfig, progress: bool, checkpoints: Path | None = None) -> IvfrResult:
+    """The linear models: simulate (checkpointed into ``checkpoints/simulation.pkl``), analyse, predict."""
     problem = config.problem()
     X, Y = problem.X, problem.Y
     net = LinearNetwork.build(X.shape[1], Y.shape[1], config.hidden, config.depth)
@@ -144,8 +146,10 @@ def run_linear(config: IvfrConfig, progress: bool) -> IvfrResult:
     scale = INIT_SCALE * np.sqrt(np.mean(w_star**2))
     w0 = w_star + scale * rng(config.seed, "init").normal(size=(config.replicas, net.dim))
     announce_phase("sgd")
+    checkpoint = None if checkpoints is None else Checkpoint(Path(checkpoints) / "simulation.pkl",
+                                                             config.to_mapping())
     sim = simulate(net, X, Y, w0, config.lr, config.momentum, sampler, config.burn_in, config.steps,
-                   config.snapshot_every, progress)
+                   config.snapshot_every, progress, checkpoint=checkpoint)
     info = {"model": config.model, "problem": problem.source, "shapes": [list(s) for s in net.shapes],
             "window": {"snapshots": int(sim.snapshots.shape[1]), "every": config.snapshot_every,
                        "steps": sim.steps_done, "burn_in": config.burn_in}}
@@ -167,8 +171,13 @@ def run_linear(config: IvfrConfig, progress: bool) -> IvfrResult:
     return IvfrResult(state, layers, theory, profiles, info, config.to_mapping())
 
 
-def run(config: IvfrConfig, progress: bool = True, checkpoints: Any = None) -> IvfrResult:
-    """``sgdnoise ivfr``: every check before any work, then the model's measurement."""
+def run(config: IvfrConfig, progress: bool = True, checkpoints: Path | None = None) -> IvfrResult:
+    """``sgdnoise ivfr``: every check before any work, then the model's measurement.
+
+    ``checkpoints``: a folder where the simulation saves its full state periodically
+    (:mod:`sgdnoise.dynamics.checkpoint`); a run killed and restarted with the same settings
+    resumes from it and gives bit-identical results.
+    """
     if config.model == "mlp":
-        return run_mlp(config, progress)
-    return run_linear(config, progress)
+        return run_mlp(config, progress, checkpoints)
+    return run_linear(config, progress, checkpoints)
