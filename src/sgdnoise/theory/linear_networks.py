@@ -38,6 +38,9 @@ isotropic and ``gamma ~ 0``: no IVFR ("effectively an isotropic loss").  For two
 coupling between the layers enters through the off-diagonal blocks of ``H`` and ``C``, and
 the rank deficiency through the zero modes; whether layer 2 shows ``gamma > 0`` is then a
 prediction of the linearised theory that the experiment compares with simulation.
+:func:`two_layer_structure` says where it comes from (docs/theory.md §5a): with no hidden
+bottleneck the projection off the orbit alone gives ``0 < gamma < 1`` in layer 2 and the
+finite-P structure of the noise the rest; a bottleneck (h below the teacher's rank) scrambles it.
 Assumptions: a non-degenerate minimum up to the symmetry (hidden width not above the rank of
 the teacher map), small learning rate (continuum) or white noise (discrete), the noise
 evaluated at ``w*``, and fluctuations small against the distance to other minima.
@@ -230,9 +233,9 @@ def two_layer_structure(W1: np.ndarray, W2: np.ndarray, hessian: np.ndarray, noi
 
 def structure_reading(s: dict[str, object]) -> str:
     """One sentence on layer 2 from :func:`two_layer_structure`'s numbers."""
+    orbit = "n/a" if s["orbit_only_gamma"] is None else f"{s['orbit_only_gamma']:.2f}"
     common = (f"layer 2's curvatures span a factor {s['curvature_span']:.2g}; the noise deviates from the "
-              f"Hessian by {s['noise_hessian_deviation']:.0%}; the orbit's geometry alone gives gamma = "
-              f"{s['orbit_only_gamma']:.2f}")
+              f"Hessian by {s['noise_hessian_deviation']:.0%}; the orbit's geometry alone gives gamma = {orbit}")
     if s["bottleneck"]:
         return (f"hidden layer narrower than the teacher's rank: layer-2 directions whose outputs lie outside "
                 f"the column space of W2 carry {s.get('outside_column_space', float('nan')):.3g} times the "
