@@ -35,6 +35,7 @@ from sgdnoise.theory.linear_networks import (
 from sgdnoise.theory.noise import batch_noise_factor
 from sgdnoise.theory.pca_window import window_bias, window_samples
 
+#: What ``theory.note`` says of the linearised theory.
 NOTE = ("eigenvalues of the layer block of the stationary covariance (discrete §3b; continuum §3a beside it) "
         "at each replica's point of the minimum's orbit with its measured balance (two layers; w* otherwise); "
         "symmetry zero modes projected out (their variance is set by the law of balance §6a and the window); "
