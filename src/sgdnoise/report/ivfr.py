@@ -55,7 +55,9 @@ def draw_layer(axes, name: str, analysis, theory: dict | None) -> None:
         ax.tick_params(axis="x", which="minor", labelsize=6, labelrotation=30)
         ax.set_ylabel(r"$\sigma_i^2$")
         ax.set_title(name)
-        ax.legend(fontsize=7)
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo, hi * (hi / lo) ** 0.5)  # room above the points for the legend
+        ax.legend(fontsize=6.5, loc="upper left", ncol=2)
 
 
 def save_ivfr_figure(result: IvfrResult, folder: ResultFolder) -> None:
