@@ -45,11 +45,11 @@ def test_sigkill_and_restart_is_bit_identical(tmp_path, model):
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert checkpoint.exists() and not (killed / "arrays.npz").exists()
-    if model == "two-layer":  # another config's checkpoint is refused in one line, naming the setting
-        other = subprocess.run(command(model, killed, "--lr", "0.05"), env=run_env(), capture_output=True,
-                               text=True, timeout=300)
-        assert other.returncode == 2 and "(lr)" in other.stderr and len(other.stderr.strip().splitlines()) == 1
-        assert checkpoint.exists()
+    # another config's checkpoint is refused in one line, naming the setting
+    other = subprocess.run(command(model, killed, "--lr", "0.05"), env=run_env(), capture_output=True,
+                           text=True, timeout=300)
+    assert other.returncode == 2 and "(lr)" in other.stderr and len(other.stderr.strip().splitlines()) == 1
+    assert checkpoint.exists()
     resumed = subprocess.run(command(model, killed), env=run_env(), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     reference = subprocess.run(command(model, tmp_path / "whole"), env=run_env("1e9"), capture_output=True,

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, grad, jvp, vmap
 
 from sgdnoise._spec import rng, torch_seed
+from sgdnoise.dynamics.checkpoint import Checkpoint
 from sgdnoise.dynamics.linear_networks import check_buffer
 from sgdnoise.dynamics.training import train
 from sgdnoise.experiments.ivfr.analysis import analyse_layer
@@ -78,8 +79,19 @@ def batched(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor):
     return loss, hvp
 
 
+def settings_checkpoint(folder: Path | None, config: IvfrConfig) -> Checkpoint | None:
+    """The settings the replicas' checkpoints in ``folder`` belong to: another config's are refused."""
+    if folder is None:
+        return None
+    keeper = Checkpoint(Path(folder) / "mlp-settings.pkl", config.to_mapping())
+    if keeper.load() is None:
+        keeper.save({})
+    return keeper
+
+
 def remove_checkpoints(folder: Path, replicas: int) -> None:
-    """Delete the replicas' checkpoint files, and the folder when that is left empty."""
+    """Delete the replicas' checkpoint files and the settings, and the folder when that is left empty."""
+    (folder / "mlp-settings.pkl").unlink(missing_ok=True)
     for r in range(replicas):
         for part in ("burn-in", "window"):
             (folder / f"mlp-{r}-{part}.pt").unlink(missing_ok=True)
@@ -95,7 +107,8 @@ def run_mlp(config: IvfrConfig, progress: bool, checkpoints: Path | None = None)
     Torch runs single-threaded meanwhile (ten times faster for this small network on shared
     cores); the previous thread count is restored.  With ``checkpoints`` (a folder) each
     replica's burn-in and window are checkpointed every :data:`CHECKPOINT_STEPS` steps
-    (``mlp-<r>-burn-in.pt``, ``mlp-<r>-window.pt``; removed when the run completes); the batches
+    (``mlp-<r>-burn-in.pt``, ``mlp-<r>-window.pt``, and ``mlp-settings.pkl``, which refuses another
+    config's checkpoints; removed when the run completes); the batches
     are drawn per stretch of that many steps with or without checkpoints, so the numbers agree.
     """
     threads = torch.get_num_threads()
@@ -112,6 +125,7 @@ def _run_mlp(config: IvfrConfig, progress: bool, checkpoints: Path | None) -> Iv
     make = lambda: MLP(int(np.prod(data.input_shape)), data.n_classes, config.width).double()  # noqa: E731
     dim = sum(p.numel() for p in make().parameters())
     check_buffer(config.replicas, config.steps // config.snapshot_every, dim)
+    settings_checkpoint(checkpoints, config)
     runs, status = [], "completed"
     for r in range(config.replicas):
         if stop_requested():
