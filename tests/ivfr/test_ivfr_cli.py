@@ -75,3 +75,24 @@ def test_reproductions_are_listed(capsys):
     out = capsys.readouterr().out
     for name in ("ivfr-single-layer", "ivfr-two-layer", "ivfr-mlp-digits"):
         assert name in out
+
+
+def test_mlp_end_to_end_on_digits(tmp_path, capsys):
+    """The MLP path with a tiny network (64-6-6-10): trains, keeps the window, analyses W2, writes everything."""
+    out = tmp_path / "mlp"
+    argv = ["ivfr", "--model", "mlp", "--width", "0.1", "--steps", "300", "--burn-in", "100", "--replicas", "2",
+            "--snapshot-every", "10", "--seed", "1", "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    assert "W2: psi" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["theory"] == {}
+    assert summary["config"]["problem"]["shape"] == [64, 6, 6, 10]
+    assert summary["config"]["window"] == {"snapshots": 30, "every": 10, "steps": 300, "burn_in": 100}
+    layer = summary["layers"]["W2"]
+    assert len(layer["pca_variances"]) == 29 and np.all(np.diff(layer["pca_variances"]) <= 0)
+    assert layer["psi"] is not None and len(layer["psi_ci"]) == 2 and layer["points_fitted"] > 0
+    with np.load(out / "arrays.npz") as arrays:
+        assert arrays["W2_variances"].shape == arrays["W2_flatness"].shape == (2, 29)
+    for name in ("ivfr.png", "profiles.png"):
+        assert (out / name).is_file()
+    assert not (out / "checkpoints").exists()

@@ -16,8 +16,12 @@ REPRODUCTIONS = {
         "Gross et al.: a single linear layer has no inverse variance-flatness relation (gamma ~ 0)",
         reproductions.single_layer, report.save, ivfr.status),
     "ivfr-two-layer": Reproduction(
-        "Gross et al.: layer 2 of a two-layer linear network, measured exponents vs the linearised theory",
+        "Gross et al.: layer 2 of a two-layer linear network (h = K = 6), measured exponents vs the "
+        "linearised theory",
         reproductions.two_layer, report.save, ivfr.status),
+    "ivfr-two-layer-bottleneck": Reproduction(
+        "the same with a hidden bottleneck (h = 3 < K = 6): no power law in layer 2, and why",
+        reproductions.two_layer_bottleneck, report.save, ivfr.status),
     "ivfr-mlp-digits": Reproduction(
         "Feng & Tu: psi of the hidden-to-hidden weights of a 64-50-50-10 MLP on digits",
         reproductions.mlp_digits, report.save, ivfr.status),

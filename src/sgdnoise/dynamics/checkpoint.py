@@ -67,8 +67,11 @@ class Checkpoint:
         return time.monotonic() - self._last >= self.every
 
     def remove(self) -> None:
-        """Delete the checkpoint (a completed run), and its folder when that is left empty."""
+        """Delete the checkpoint (a completed run), temporary files of saves that a kill cut short, and
+        the folder when that is left empty."""
         self.path.unlink(missing_ok=True)
+        for stale in self.path.parent.glob(f".{self.path.name}.*"):
+            stale.unlink(missing_ok=True)
         try:
             self.path.parent.rmdir()
         except OSError:

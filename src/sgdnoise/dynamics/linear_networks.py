@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sgdnoise.dynamics.checkpoint import Checkpoint
 from sgdnoise.errors import UsageError
 from sgdnoise.interrupts import stop_requested
 from sgdnoise.progress import progress_bar
@@ -231,26 +232,41 @@ def check_buffer(replicas: int, n_snapshots: int, dim: int, name: str = "snapsho
 
 def simulate(net: LinearNetwork, X: np.ndarray, Y: np.ndarray, w0: np.ndarray, lr: float, momentum: float,
              sampler: Sampler, burn_in: int, steps: int, every: int, progress: bool = False,
-             chunk: int = 500) -> SnapshotRun:
+             chunk: int = 500, checkpoint: Checkpoint | None = None) -> SnapshotRun:
     """Heavy-ball SGD ``v <- beta v - lr g_B(w)``, ``w <- w + v`` on R replicas at once.
 
     ``w0`` (R, d) starts the replicas; batches come from ``sampler.draw`` ((n, R, S)
     indices).  After ``burn_in`` steps the weights are kept every ``every`` steps
     (``steps // every`` snapshots).  Divergence (non-finite weights) and stop requests
     are checked between chunks of ``chunk`` steps; the snapshots taken before are kept.
+    With ``checkpoint`` the state between chunks (weights, velocities, the sampler with its
+    generator, the snapshots) is saved every ``checkpoint.every`` seconds and when stopped, a
+    run resumes from it bit-identically, and it is deleted once the run completes.
     """
     R, d = w0.shape
     n_snap = steps // every
     check_buffer(R, n_snap, d)
+    saved = checkpoint.load() if checkpoint is not None else None
     snaps = np.empty((R, n_snap, d))
-    w, v = w0.astype(np.float64).copy(), np.zeros_like(w0, dtype=np.float64)
-    total, t, taken = burn_in + steps, 0, 0
+    if saved is None:
+        w, v = w0.astype(np.float64).copy(), np.zeros_like(w0, dtype=np.float64)
+        t, taken = 0, 0
+    else:
+        w, v, t, taken, sampler = saved["w"], saved["v"], saved["t"], saved["taken"], saved["sampler"]
+        snaps[:, :taken] = saved["snapshots"]
+    total = burn_in + steps
     run = SnapshotRun(snaps, every, 0)
-    bar = progress_bar(progress, total=total, desc="sgd", unit="step")
+    bar = progress_bar(progress, total=total, initial=t, desc="sgd", unit="step")
+
+    def state() -> dict:
+        return {"w": w, "v": v, "t": t, "taken": taken, "sampler": sampler, "snapshots": snaps[:, :taken]}
+
     try:
         while t < total:
             if stop_requested():
                 run.interrupted_at = t
+                if checkpoint is not None:
+                    checkpoint.save(state())
                 break
             idx = sampler.draw(min(chunk, total - t))
             for batch in idx:
@@ -266,8 +282,12 @@ def simulate(net: LinearNetwork, X: np.ndarray, Y: np.ndarray, w0: np.ndarray, l
                 run.diverged_at = t
                 taken = min(taken, max(0, (t - len(idx) - burn_in) // every))
                 break
+            if checkpoint is not None and checkpoint.due() and t < total:
+                checkpoint.save(state())
     finally:
         bar.close()
+    if checkpoint is not None and t == total and run.diverged_at is None:
+        checkpoint.remove()
     run.snapshots = snaps[:, :taken]
     run.steps_done = max(0, min(t, total) - burn_in) if run.diverged_at is None else taken * every
     return run

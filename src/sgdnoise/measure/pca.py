@@ -15,8 +15,9 @@ a direction with integrated autocorrelation time ``tau`` (in snapshots) loses ab
 drift); and n correlated snapshots give ``n / (2 tau)`` effective samples, so the
 sample eigenvalues spread around the true ones (the largest biased up, the smallest
 down) by a relative amount of order ``sqrt(d 2 tau / n)`` (Marchenko-Pastur).  Neither is
-corrected: compare with theory only where ``n >> 2 tau d`` (Kühn & Rosenow, seed 002,
-make the same point for Feng & Tu's data).
+corrected here; for the linear networks :mod:`sgdnoise.theory.pca_window` measures both by
+applying this estimator to synthetic windows of the linearised dynamics (docs/theory.md §5b),
+reported as ``theory.<layer>.window``.
 
 **Drift modes.** A direction dominated by a slow mean displacement (e.g. diffusion
 along a symmetry valley, docs/theory.md §6a) is flagged when the means of its

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from sgdnoise.experiments.ivfr.results import IvfrResult
-from sgdnoise.report.figures import plt
+from sgdnoise.report.figures import add_footer, plt
 from sgdnoise.report.folder import ResultFolder
 from sgdnoise.report.terminal import print_written
 
@@ -47,10 +47,17 @@ def draw_layer(axes, name: str, analysis, theory: dict | None) -> None:
         if theory and key in theory:
             ax.loglog(theory[key], theory["pca_variances"], "o", mfc="none", color="C2",
                       label=f"theory ({what} = {theory.get(what) or float('nan'):.2f})")
+            if "window" in theory:
+                m = min(len(theory[key]), len(theory["window"]["windowed"]))
+                ax.loglog(theory[key][:m], theory["window"]["windowed"][:m], "+", color="C1",
+                          label="theory through the same window (PCA bias)")
         ax.set_xlabel(xlabel)
+        ax.tick_params(axis="x", which="minor", labelsize=6, labelrotation=30)
         ax.set_ylabel(r"$\sigma_i^2$")
         ax.set_title(name)
-        ax.legend(fontsize=7)
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo, hi * (hi / lo) ** 0.5)  # room above the points for the legend
+        ax.legend(fontsize=6.5, loc="upper left", ncol=2)
 
 
 def save_ivfr_figure(result: IvfrResult, folder: ResultFolder) -> None:
@@ -58,7 +65,16 @@ def save_ivfr_figure(result: IvfrResult, folder: ResultFolder) -> None:
     fig, axes = plt.subplots(len(names), 2, figsize=(9, 3.6 * len(names)), squeeze=False)
     for row, name in zip(axes, names):
         draw_layer(row, name, result.layers[name], result.theory.get(name))
-    folder.save_figure(fig, "ivfr", "log-log sigma_i^2 vs F_i and vs k_i per layer, fits and theory")
+    st, win = result.settings, result.info.get("window", {})
+    footer = (f"{st.get('model')}: N={st.get('N')}, P={st.get('P')}, K={st.get('outputs')}, h={st.get('hidden')}, "
+              f"lr={st.get('lr')}, S={st.get('batch_size')}, momentum={st.get('momentum')}, {st.get('sampling')}, "
+              f"{st.get('replicas')} replicas, seed {st.get('seed')}; window: {win.get('snapshots')} snapshots every "
+              f"{win.get('every')} steps after {win.get('burn_in')} steps")
+    if "structure" in result.theory:
+        footer += "\nlinearised theory: " + result.theory["structure"]["reading"]
+    add_footer(fig, footer)
+    fig.tight_layout(rect=(0, (0.1 if "structure" in result.theory else 0.03) / len(names) ** 0.5, 1, 1))
+    folder.save_figure(fig, "ivfr", "log-log sigma_i^2 vs F_i and vs k_i per layer, fits and theory", tight=False)
 
 
 def save_profiles(result: IvfrResult, folder: ResultFolder) -> None:
@@ -106,4 +122,6 @@ def show(result: IvfrResult, folder: ResultFolder) -> None:
         print(f"{name}: psi {fmt(s['psi'], s['psi_ci'])}, gamma {fmt(s['gamma'], s['gamma_ci'])}"
               + (f"; theory gamma {fmt(th.get('gamma'), th.get('gamma_ci'))}" if th else "")
               + (f"; drift modes {s['drift_mode']}" if s["drift_mode"] else ""))
+    if "structure" in result.theory:
+        print("theory: " + result.theory["structure"]["reading"])
     print_written(folder, result.status)

@@ -38,6 +38,9 @@ isotropic and ``gamma ~ 0``: no IVFR ("effectively an isotropic loss").  For two
 coupling between the layers enters through the off-diagonal blocks of ``H`` and ``C``, and
 the rank deficiency through the zero modes; whether layer 2 shows ``gamma > 0`` is then a
 prediction of the linearised theory that the experiment compares with simulation.
+:func:`two_layer_structure` says where it comes from (docs/theory.md §5a): with no hidden
+bottleneck the projection off the orbit alone gives ``0 < gamma < 1`` in layer 2 and the
+finite-P structure of the noise the rest; a bottleneck (h below the teacher's rank) scrambles it.
 Assumptions: a non-degenerate minimum up to the symmetry (hidden width not above the rank of
 the teacher map), small learning rate (continuum) or white noise (discrete), the noise
 evaluated at ``w*``, and fluctuations small against the distance to other minima.
@@ -177,3 +180,65 @@ def rebalanced_minimum(W1: np.ndarray, W2: np.ndarray, target: np.ndarray) -> tu
 
     A = least_squares(residual, np.eye(h).ravel(), xtol=1e-14, ftol=1e-14, gtol=1e-14).x.reshape(h, h)
     return A @ W1, W2 @ np.linalg.inv(A)
+
+
+def two_layer_structure(W1: np.ndarray, W2: np.ndarray, hessian: np.ndarray, noise: np.ndarray,
+                        covariance: np.ndarray, generators: np.ndarray, rank: int, seed: int = 0
+                        ) -> dict[str, object]:
+    """Where layer 2's exponent comes from in the linearised theory (docs/theory.md §5a).
+
+    Parameters
+    ----------
+    W1, W2 : ndarray
+        The layers at the minimum (h x N, K x h).
+    hessian, noise, covariance : ndarray (d, d)
+        ``H``, ``C`` and the predicted stationary covariance there.
+    generators : ndarray (d, z)
+        Tangents of the symmetry orbit.
+    rank : int
+        Rank of the least-squares map (a hidden width below it is a bottleneck).
+
+    Returns
+    -------
+    dict
+        ``bottleneck`` (h < rank); ``curvature_span``: largest over smallest eigenvalue of layer 2's
+        Hessian block ``I_K (x) W1 H_x W1^T`` (so F_i spans its square root at most);
+        ``noise_hessian_deviation``: ``|C - c H| / |C|`` (Frobenius, best c) on the complement of
+        the zero modes (0 when the noise is Hessian-like); ``orbit_only_gamma``: layer 2's gamma if
+        it were 0, ``Sigma ~ Pi_perp``, the symmetry orbit's geometry alone; with a bottleneck,
+        ``outside_column_space``: the mean predicted variance of layer-2 directions whose output
+        lies outside the column space of W2 (outputs the network cannot produce, driven by the
+        teacher's discarded components) over the mean inside it.
+    """
+    K, h = W2.shape
+    layer = slice(W1.size, W1.size + W2.size)
+    B = complement_basis(generators, hessian.shape[0])
+    Hr, Cr = B.T @ hessian @ B, B.T @ noise @ B
+    c = np.sum(Cr * Hr) / np.sum(Hr * Hr)
+    lam_h = np.linalg.eigvalsh(hessian[layer, layer])
+    lam_h = lam_h[lam_h > lam_h.max() * 1e-10]
+    iso = layer_prediction(B @ B.T, hessian, layer, 1.0, np.e, seed)
+    out = {"bottleneck": bool(h < rank), "curvature_span": float(lam_h.max() / lam_h.min()),
+           "noise_hessian_deviation": float(np.linalg.norm(Cr - c * Hr) / np.linalg.norm(Cr)),
+           "orbit_only_gamma": iso["gamma"], "orbit_only_gamma_ci": iso["gamma_ci"]}
+    if h < K:
+        U = np.linalg.svd(W2)[0]
+        inside, outside = (np.kron(U[:, part], np.eye(h)) for part in (slice(0, h), slice(h, K)))
+        S = covariance[layer, layer]
+        out["outside_column_space"] = float(np.trace(outside.T @ S @ outside) / outside.shape[1]
+                                            / (np.trace(inside.T @ S @ inside) / inside.shape[1]))
+    out["reading"] = structure_reading(out)
+    return out
+
+
+def structure_reading(s: dict[str, object]) -> str:
+    """One sentence on layer 2 from :func:`two_layer_structure`'s numbers."""
+    orbit = "n/a" if s["orbit_only_gamma"] is None else f"{s['orbit_only_gamma']:.2f}"
+    common = (f"layer 2's curvatures span a factor {s['curvature_span']:.2g}; the noise deviates from the "
+              f"Hessian by {s['noise_hessian_deviation']:.0%}; the orbit's geometry alone gives gamma = {orbit}")
+    if s["bottleneck"]:
+        return (f"hidden layer narrower than the teacher's rank: layer-2 directions whose outputs lie outside "
+                f"the column space of W2 carry {s.get('outside_column_space', float('nan')):.3g} times the "
+                f"variance of those inside at the same curvatures (the teacher's discarded components act as "
+                f"input-dependent label noise there), which scrambles any power law; {common}")
+    return f"no bottleneck (hidden width >= the teacher's rank): {common}, the noise's structure the rest"

@@ -11,12 +11,15 @@ Loss profiles and Hessian-vector products use ``torch.func`` (``vmap`` over the 
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, jvp, vmap
 
 from sgdnoise._spec import rng, torch_seed
+from sgdnoise.dynamics.checkpoint import Checkpoint
 from sgdnoise.dynamics.linear_networks import check_buffer
 from sgdnoise.dynamics.training import train
 from sgdnoise.experiments.ivfr.analysis import analyse_layer
@@ -31,6 +34,8 @@ from sgdnoise.sampling import Sampler
 CHUNK = 64
 #: Principal directions of the hidden-to-hidden layer given a flatness and a curvature.
 MLP_DIRECTIONS = 30
+#: Steps between checkpoints of a replica (the batches are drawn per stretch of this many steps).
+CHECKPOINT_STEPS = 2000
 
 
 class Snapshots:
@@ -74,26 +79,53 @@ def batched(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor):
     return loss, hvp
 
 
-def run_mlp(config: IvfrConfig, progress: bool) -> IvfrResult:
+def settings_checkpoint(folder: Path | None, config: IvfrConfig) -> Checkpoint | None:
+    """The settings the replicas' checkpoints in ``folder`` belong to: another config's are refused."""
+    if folder is None:
+        return None
+    keeper = Checkpoint(Path(folder) / "mlp-settings.pkl", config.to_mapping())
+    if keeper.load() is None:
+        keeper.save({})
+    return keeper
+
+
+def remove_checkpoints(folder: Path, replicas: int) -> None:
+    """Delete the replicas' checkpoint files and the settings, and the folder when that is left empty."""
+    (folder / "mlp-settings.pkl").unlink(missing_ok=True)
+    for r in range(replicas):
+        for part in ("burn-in", "window"):
+            (folder / f"mlp-{r}-{part}.pt").unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+def run_mlp(config: IvfrConfig, progress: bool, checkpoints: Path | None = None) -> IvfrResult:
     """Train ``config.replicas`` MLPs, keep the window, analyse the hidden-to-hidden layer.
 
     Torch runs single-threaded meanwhile (ten times faster for this small network on shared
-    cores); the previous thread count is restored.
+    cores); the previous thread count is restored.  With ``checkpoints`` (a folder) each
+    replica's burn-in and window are checkpointed every :data:`CHECKPOINT_STEPS` steps
+    (``mlp-<r>-burn-in.pt``, ``mlp-<r>-window.pt``, and ``mlp-settings.pkl``, which refuses another
+    config's checkpoints; removed when the run completes); the batches
+    are drawn per stretch of that many steps with or without checkpoints, so the numbers agree.
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _run_mlp(config, progress)
+        return _run_mlp(config, progress, checkpoints)
     finally:
         torch.set_num_threads(threads)
 
 
-def _run_mlp(config: IvfrConfig, progress: bool) -> IvfrResult:
+def _run_mlp(config: IvfrConfig, progress: bool, checkpoints: Path | None) -> IvfrResult:
     data = load_dataset(config.data or "digits", seed=config.seed, dtype=torch.float64)
     X, y = data.train
     make = lambda: MLP(int(np.prod(data.input_shape)), data.n_classes, config.width).double()  # noqa: E731
     dim = sum(p.numel() for p in make().parameters())
     check_buffer(config.replicas, config.steps // config.snapshot_every, dim)
+    settings_checkpoint(checkpoints, config)
     runs, status = [], "completed"
     for r in range(config.replicas):
         if stop_requested():
@@ -104,9 +136,13 @@ def _run_mlp(config: IvfrConfig, progress: bool) -> IvfrResult:
         sampler = Sampler(config.sampling, len(X), config.batch_size, 1, rng(config.seed, "sampler", r))
         opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
         announce_phase(f"mlp replica {r}")
-        log = train(model, F.cross_entropy, (X, y), sampler, config.burn_in, opt, progress=progress)
+        files = [None if checkpoints is None else Path(checkpoints) / f"mlp-{r}-{part}.pt"
+                 for part in ("burn-in", "window")]
+        log = train(model, F.cross_entropy, (X, y), sampler, config.burn_in, opt, progress=progress,
+                    checkpoint=files[0], checkpoint_every=CHECKPOINT_STEPS)
         rec = Snapshots(config.snapshot_every)
-        log2 = train(model, F.cross_entropy, (X, y), sampler, config.steps, opt, recorder=rec, progress=progress)
+        log2 = train(model, F.cross_entropy, (X, y), sampler, config.steps, opt, recorder=rec, progress=progress,
+                     checkpoint=files[1], checkpoint_every=CHECKPOINT_STEPS)
         if log.diverged or log2.diverged:
             status = f"replica {r} diverged"
             break
@@ -119,6 +155,8 @@ def _run_mlp(config: IvfrConfig, progress: bool) -> IvfrResult:
             "layer": "W2: the hidden-to-hidden weight matrix (biases not included)"}
     if not runs:
         return IvfrResult(status, {}, {}, {}, info, config.to_mapping())
+    if checkpoints is not None and status == "completed":
+        remove_checkpoints(Path(checkpoints), config.replicas)
     snaps = np.stack(runs)
     shapes = [p.shape for p in make().parameters()]
     start = int(np.prod(shapes[0]) + np.prod(shapes[1]))

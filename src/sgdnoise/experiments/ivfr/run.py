@@ -7,11 +7,13 @@ the linear networks the linearised theory (:mod:`sgdnoise.theory.linear_networks
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sgdnoise._spec import check_stable, rng
+from sgdnoise.dynamics.checkpoint import Checkpoint
 from sgdnoise.dynamics.linear_networks import LinearNetwork, SnapshotRun, balanced_minimum, simulate
 from sgdnoise.errors import UsageError
 from sgdnoise.experiments.ivfr.analysis import analyse_layer
@@ -22,14 +24,23 @@ from sgdnoise.interrupts import announce_phase
 from sgdnoise.measure.pca import aggregate, projected_variances
 from sgdnoise.sampling import Sampler
 from sgdnoise.theory.linear_networks import (
+    LinearisedCovariance,
     balance,
     layer_fits,
     layer_prediction,
     linearised_covariance,
     rebalanced_minimum,
+    two_layer_structure,
 )
 from sgdnoise.theory.noise import batch_noise_factor
+from sgdnoise.theory.pca_window import window_bias, window_samples
 
+#: What ``theory.note`` says of the linearised theory.
+NOTE = ("eigenvalues of the layer block of the stationary covariance (discrete §3b; continuum §3a beside it) "
+        "at each replica's point of the minimum's orbit with its measured balance (two layers; w* otherwise); "
+        "symmetry zero modes projected out (their variance is set by the law of balance §6a and the window); "
+        "the noise is taken at the minimum, which underestimates the variances by a relative amount of order "
+        "state_dependence = f lr tr H / (2 (1 - momentum)) (§3c)")
 #: Relative size of the random offset of each replica's start from the balanced minimum.
 INIT_SCALE = 1e-3
 
@@ -60,12 +71,11 @@ def reference_points(net: LinearNetwork, w_star: np.ndarray, snapshots: np.ndarr
 
 
 def predictions(net: LinearNetwork, X: np.ndarray, Y: np.ndarray, w: np.ndarray, config: IvfrConfig
-                ) -> tuple[dict[str, np.ndarray], np.ndarray, int]:
-    """Linearised covariances (by method) and the Hessian at the minimum ``w``, and the zero modes."""
+                ) -> LinearisedCovariance:
+    """The linearised covariances (by method), Hessian, noise and zero modes at the minimum ``w``."""
     H = net.hessian(w, X, Y)
-    lin = linearised_covariance(H, net.per_example_gradients(w, X, Y), config.lr, config.momentum,
-                                config.sampling, config.batch_size, net.symmetry_generators(w))
-    return lin.covariance, H, lin.zero_modes
+    return linearised_covariance(H, net.per_example_gradients(w, X, Y), config.lr, config.momentum,
+                                 config.sampling, config.batch_size, net.symmetry_generators(w))
 
 
 def orbit_overlap(tangents: np.ndarray, directions: np.ndarray) -> np.ndarray:
@@ -81,6 +91,30 @@ def orbit_overlap(tangents: np.ndarray, directions: np.ndarray) -> np.ndarray:
     return np.sum((U.T @ directions) ** 2, axis=0)
 
 
+def layer_theory(net: LinearNetwork, l: int, solved: list[LinearisedCovariance], points: np.ndarray,
+                 snapshots: np.ndarray, L0: float, config: IvfrConfig) -> dict[str, Any]:
+    """Predictions for layer ``l`` (replica means) and the z-scores of the measurement along them."""
+    sl = net.layer_slice(l)
+    per = [layer_prediction(s.covariance["discrete"], s.hessian, sl, L0, config.kappa, seed=config.seed)
+           for s in solved]
+    pred = {key: np.mean([p[key] for p in per], axis=0) for key in ("pca_variances", "curvature", "flatness")}
+    fits = layer_fits(pred["pca_variances"], pred["curvature"], pred["flatness"], config.seed)
+    cont = [layer_prediction(s.covariance["continuum"], s.hessian, sl, L0, config.kappa)["pca_variances"]
+            for s in solved]
+    diffs, overlaps = [], []
+    for r, s in enumerate(solved):
+        T = net.symmetry_generators(points[r])
+        perp = snapshots[r] - snapshots[r] @ np.linalg.pinv(T).T @ T.T if T.size else snapshots[r]
+        lam, V = np.linalg.eigh(s.covariance["discrete"][sl, sl])
+        keep = (lam > lam.max() * 1e-10)[::-1]
+        lam, V = lam[::-1][keep], V[:, ::-1][:, keep]
+        diffs.append(projected_variances(perp[None, :, sl], V)[0] - lam)
+        overlaps.append(orbit_overlap(T[sl], V))
+    mean_diff, se = aggregate(np.array(diffs))
+    return {**pred, **fits, "z_scores": mean_diff / se, "measured_along_predicted": pred["pca_variances"] + mean_diff,
+            "orbit_overlap": np.mean(overlaps, axis=0), "continuum": {"pca_variances": np.mean(cont, axis=0)}}
+
+
 def theory_block(net: LinearNetwork, X: np.ndarray, Y: np.ndarray, w_star: np.ndarray, config: IvfrConfig,
                  snapshots: np.ndarray) -> dict[str, Any]:
     """The linearised theory per layer, and z-scores of the measured variances along its directions.
@@ -90,50 +124,40 @@ def theory_block(net: LinearNetwork, X: np.ndarray, Y: np.ndarray, w_star: np.nd
     of the variances along the predicted principal directions, measured after projecting the
     snapshots off the symmetry orbit's tangents (which the theory leaves out); ``orbit_overlap``
     says how much of each direction lies where the orbit's curvature adds variance (compare
-    only directions with a small overlap).
+    only directions with a small overlap).  ``window``: the PCA estimator applied to synthetic
+    windows of the linearised dynamics (same window, spacing and replicas) against the exact
+    eigenvalues, its finite-window bias (:mod:`sgdnoise.theory.pca_window`).  For two layers,
+    ``structure`` (:func:`~sgdnoise.theory.linear_networks.two_layer_structure`) says where
+    layer 2's exponent comes from.
     """
     points = reference_points(net, w_star, snapshots)
     try:
         solved = [predictions(net, X, Y, w, config) for w in points]
     except UsageError as exc:
         return {"note": f"no linearised theory: {exc}"}
-    H = solved[0][1]
+    first = solved[0]
     L0 = float(net.loss(points[:1], X, Y)[0])
     f = batch_noise_factor(config.sampling, X.shape[0], config.batch_size)
     block: dict[str, Any] = {
-        "zero_modes_projected": solved[0][2], "loss_at_minimum": L0,
-        "state_dependence": f * config.lr * float(np.trace(H)) / (2 * (1 - config.momentum)),
-        "note": "eigenvalues of the layer block of the stationary covariance (discrete §3b; continuum §3a "
-                "beside it) at each replica's point of the minimum's orbit with its measured balance "
-                "(two layers; w* otherwise); symmetry zero modes projected out (their variance is set by "
-                "the law of balance §6a and the window); the noise is taken at the minimum, which "
-                "underestimates the variances by a relative amount of order state_dependence = "
-                "f lr tr H / (2 (1 - momentum)) (§3c)"}
+        "zero_modes_projected": first.zero_modes, "loss_at_minimum": L0,
+        "state_dependence": f * config.lr * float(np.trace(first.hessian)) / (2 * (1 - config.momentum)),
+        "note": NOTE}
+    T = net.symmetry_generators(points[0])
+    samples, exact = window_samples(first.hessian, first.noise, config.lr, config.momentum, T,
+                                    config.snapshot_every, snapshots.shape[1], snapshots.shape[0], config.seed)
     for l, name in enumerate(net.layer_names if net.depth > 1 else ["all"]):
-        sl = net.layer_slice(l)
-        per = [layer_prediction(c["discrete"], h, sl, L0, config.kappa, seed=config.seed) for c, h, _ in solved]
-        pred = {key: np.mean([p[key] for p in per], axis=0) for key in ("pca_variances", "curvature", "flatness")}
-        fits = layer_fits(pred["pca_variances"], pred["curvature"], pred["flatness"], config.seed)
-        cont = [layer_prediction(c["continuum"], h, sl, L0, config.kappa)["pca_variances"] for c, h, _ in solved]
-        diffs, overlaps = [], []
-        for r, (c, _, _) in enumerate(solved):
-            T = net.symmetry_generators(points[r])
-            perp = snapshots[r] - snapshots[r] @ np.linalg.pinv(T).T @ T.T if T.size else snapshots[r]
-            lam, V = np.linalg.eigh(c["discrete"][sl, sl])
-            keep = (lam > lam.max() * 1e-10)[::-1]
-            lam, V = lam[::-1][keep], V[:, ::-1][:, keep]
-            diffs.append(projected_variances(perp[None, :, sl], V)[0] - lam)
-            overlaps.append(orbit_overlap(T[sl], V))
-        mean_diff, se = aggregate(np.array(diffs))
-        block[name] = {**pred, **fits, "z_scores": mean_diff / se,
-                       "measured_along_predicted": pred["pca_variances"] + mean_diff,
-                       "orbit_overlap": np.mean(overlaps, axis=0),
-                       "continuum": {"pca_variances": np.mean(cont, axis=0)}}
+        block[name] = layer_theory(net, l, solved, points, snapshots, L0, config)
+        block[name]["window"] = window_bias(samples, exact, net.layer_slice(l))
+    if net.depth == 2:
+        W1, W2 = net.unflatten(points[0])
+        rank = int(np.linalg.matrix_rank(np.linalg.lstsq(X, Y, rcond=None)[0]))
+        block["structure"] = two_layer_structure(W1, W2, first.hessian, first.noise, first.covariance["discrete"],
+                                                 T, rank, config.seed)
     return block
 
 
-def run_linear(config: IvfrConfig, progress: bool) -> IvfrResult:
-    """The linear models: simulate, analyse every layer, predict."""
+def run_linear(config: IvfrConfig, progress: bool, checkpoints: Path | None = None) -> IvfrResult:
+    """The linear models: simulate (checkpointed into ``checkpoints/simulation.pkl``), analyse, predict."""
     problem = config.problem()
     X, Y = problem.X, problem.Y
     net = LinearNetwork.build(X.shape[1], Y.shape[1], config.hidden, config.depth)
@@ -144,8 +168,10 @@ def run_linear(config: IvfrConfig, progress: bool) -> IvfrResult:
     scale = INIT_SCALE * np.sqrt(np.mean(w_star**2))
     w0 = w_star + scale * rng(config.seed, "init").normal(size=(config.replicas, net.dim))
     announce_phase("sgd")
+    checkpoint = None if checkpoints is None else Checkpoint(Path(checkpoints) / "simulation.pkl",
+                                                             config.to_mapping())
     sim = simulate(net, X, Y, w0, config.lr, config.momentum, sampler, config.burn_in, config.steps,
-                   config.snapshot_every, progress)
+                   config.snapshot_every, progress, checkpoint=checkpoint)
     info = {"model": config.model, "problem": problem.source, "shapes": [list(s) for s in net.shapes],
             "window": {"snapshots": int(sim.snapshots.shape[1]), "every": config.snapshot_every,
                        "steps": sim.steps_done, "burn_in": config.burn_in}}
@@ -167,8 +193,13 @@ def run_linear(config: IvfrConfig, progress: bool) -> IvfrResult:
     return IvfrResult(state, layers, theory, profiles, info, config.to_mapping())
 
 
-def run(config: IvfrConfig, progress: bool = True, checkpoints: Any = None) -> IvfrResult:
-    """``sgdnoise ivfr``: every check before any work, then the model's measurement."""
+def run(config: IvfrConfig, progress: bool = True, checkpoints: Path | None = None) -> IvfrResult:
+    """``sgdnoise ivfr``: every check before any work, then the model's measurement.
+
+    ``checkpoints``: a folder where the simulation saves its full state periodically
+    (:mod:`sgdnoise.dynamics.checkpoint`); a run killed and restarted with the same settings
+    resumes from it and gives bit-identical results.
+    """
     if config.model == "mlp":
-        return run_mlp(config, progress)
-    return run_linear(config, progress)
+        return run_mlp(config, progress, checkpoints)
+    return run_linear(config, progress, checkpoints)
