@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.integrate import cumulative_trapezoid
 
 from sgdnoise.dynamics.balance_sgd import BalanceRun
 from sgdnoise.experiments.balance.results import PairRates, SampleComparison
-from sgdnoise.problems.diagonal import DataMoments, DiagonalNetwork
+from sgdnoise.problems.diagonal import DataMoments, Dataset, DiagonalNetwork, TeacherStream
 from sgdnoise.stats.distributions import histogram, ks_distance, mean_and_variance
 from sgdnoise.stats.fits import replica_slopes
 from sgdnoise.stats.streaming import segment_mean
@@ -49,25 +50,54 @@ def stationary_rate(moments: DataMoments, T: float, net: DiagonalNetwork,
         moments, v, T, net.weight_decay, np.abs(v / net.width) ** others))
 
 
+def sgd_finite_step_remainder(data: TeacherStream | Dataset, lr: float, batch: int, moments: DataMoments,
+                              T: float, net: DiagonalNetwork, v: np.ndarray) -> np.ndarray | None:
+    """``h(v) - [4 T g(v) + 4 gamma + lr m(v)^2]``: what the exact one-step decay of SGD adds to the
+    law of balance with its first-order term (docs/theory.md §6d), at the recorded ``v``.
+
+    Only for ``D = 1`` (``P = 1``) and the Gaussian teacher; None otherwise.  ``h`` is tabulated
+    on 400 points over the range of ``v`` and interpolated (it is smooth in ``v``).
+    """
+    if net.depth != 1 or not isinstance(data, TeacherStream) or v.size == 0:
+        return None
+    grid = np.linspace(v.min(), v.max(), 400) if v.max() > v.min() else np.array([v.min(), v.min() + 1.0])
+    exact = theory.sgd_balance_decay(grid, lr, batch, data.slope, data.noise_std, data.x_std, net.weight_decay)
+    first = theory.balance_rate(moments, grid, T, net.weight_decay) + lr * moments.mean_gradient(grid) ** 2
+    return np.interp(v, grid, exact - first)
+
+
 def balance_rates(run: BalanceRun, moments: DataMoments, T: float, net: DiagonalNetwork,
-                  stationary: float | None) -> list[PairRates]:
+                  stationary: float | None, sgd: tuple[TeacherStream | Dataset, float, int] | None = None
+                  ) -> list[PairRates]:
     """Measured and predicted decay rates of ``log|u_k^2 - u_{k+1}^2|``, per pair of layers.
 
     Each replica's rate is the least-squares slope over the record times; the mean over
     replicas and its standard error are reported, next to the prediction of the law of
     balance (docs/theory.md §6a) integrated along the same paths (continuous, and with the
     first-order finite-step term) and ``stationary``, its average over the density.
+    ``predicted_finite_step`` (docs/theory.md §6d): for SGD (``sgd = (data, lr, batch)``) the
+    exact expected one-step decay, its remainder over the first order integrated along the
+    paths by the trapezoidal rule over the records (``D = 1``, teacher data; else None); for
+    the SDE (``sgd`` None) the Euler-Maruyama step to second order.
     """
     ok = ~run.diverged
+    remainder = None if sgd is None else sgd_finite_step_remainder(
+        sgd[0], sgd[1], sgd[2], moments, T, net, run.v[:, ok])
     rates = []
     for k in range(net.depth):
         measured = -replica_slopes(run.times, np.log(np.abs(run.imbalance[:, ok, k])))
         est = segment_mean(measured)
-        row: dict[str, float] = {}
-        for key, discrete in (("predicted", False), ("predicted_discrete", True)):
-            path = theory.predicted_log_imbalance(moments, T, net.weight_decay,
-                                                  run.integrals[:, ok, k, :],
-                                                  run.times[:, None], discrete)
+        row: dict[str, float | None] = {"predicted_finite_step": None, "predicted_finite_step_difference_se": None}
+        paths = {key: theory.predicted_log_imbalance(moments, T, net.weight_decay, run.integrals[:, ok, k, :],
+                                                     run.times[:, None], discrete)
+                 for key, discrete in (("predicted", False), ("predicted_discrete", True))}
+        if sgd is None:
+            paths["predicted_finite_step"] = theory.predicted_log_imbalance(
+                moments, T, net.weight_decay, run.integrals[:, ok, k, :], run.times[:, None], gaussian_steps=True)
+        elif remainder is not None:
+            paths["predicted_finite_step"] = paths["predicted_discrete"] - cumulative_trapezoid(
+                remainder, run.times, axis=0, initial=0.0)
+        for key, path in paths.items():
             predicted = -replica_slopes(run.times, path)
             row[key] = float(predicted.mean())
             row[key + "_difference_se"] = float(segment_mean(measured - predicted).stderr)

@@ -75,12 +75,14 @@ def _balance_runs(config: BalanceConfig, net: DiagonalNetwork, data: TeacherStre
 
 
 def _rates(runs: dict[str, BalanceRun], moments: DataMoments, T: float, net: DiagonalNetwork,
-           density: theory.StationaryDensity | None) -> BalanceRates:
+           density: theory.StationaryDensity | None, config: BalanceConfig,
+           data: TeacherStream | Dataset) -> BalanceRates:
     """The law-of-balance comparison of the imbalance runs."""
     stationary = stationary_rate(moments, T, net, density)
     flow = runs["gradient_flow"].imbalance[:, 0, :]
     return BalanceRates(
-        pairs=balance_rates(runs["sgd"], moments, T, net, stationary),
+        pairs=balance_rates(runs["sgd"], moments, T, net, stationary,
+                            (data, config.learning_rate, config.batch)),
         sde=balance_rates(runs["sde"], moments, T, net, stationary) if "sde" in runs else None,
         gradient_flow_max_relative_change=float(np.max(np.abs(flow / flow[0] - 1))))
 
@@ -120,7 +122,7 @@ def run(config: BalanceConfig, progress: bool = True, checkpoints: Path | None =
         tail_exponent=theory.tail_exponent(net.depth, moments, T, net.width, net.weight_decay),
         steps=int(steps), density=density,
         samples={name: compare_samples(r, density, scale) for name, r in runs.items()},
-        balance=_rates(balance_runs, moments, T, net, density) if complete else None,
+        balance=_rates(balance_runs, moments, T, net, density, config, data) if complete else None,
         runs=runs, balance_runs=balance_runs, runtime_s=time.perf_counter() - start,
         status=run_status(config, runs, balance_runs, steps * lr))
 
