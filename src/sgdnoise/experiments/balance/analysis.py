@@ -101,6 +101,9 @@ def balance_rates(run: BalanceRun, moments: DataMoments, T: float, net: Diagonal
             predicted = -replica_slopes(run.times, path)
             row[key] = float(predicted.mean())
             row[key + "_difference_se"] = float(segment_mean(measured - predicted).stderr)
+        if net.width > 1 and run.summed_imbalance is not None:
+            summed = segment_mean(-replica_slopes(run.times, np.log(np.abs(run.summed_imbalance[:, ok, k]))))
+            row.update(summed_measured=float(summed.value), summed_measured_se=float(summed.stderr))
         rates.append(PairRates(pair=k, measured=float(est.value), measured_se=float(est.stderr),
                                predicted_stationary=stationary, **row))
     return rates
