@@ -25,7 +25,7 @@ from sgdnoise.experiments.balance.results import BalanceRates, BalanceResult, Pa
 from sgdnoise.experiments.balance.run import run, status
 
 __all__ = [
-    "FIGURE_DATA", "TAIL_DATA", "BalanceConfig", "BalanceRates", "BalanceResult", "DensitiesResult",
+    "FIGURE_DATA", "TAIL_DATA", "BalanceConfig", "BalanceRates", "BalanceResult", "DensitiesResult", "ErgodicityResult",
     "InversionResult", "PairRates", "SampleComparison", "TailResult", "densities", "ergodicity", "inversion",
     "law_of_balance", "run", "status", "tail",
 ]

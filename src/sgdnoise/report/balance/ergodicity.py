@@ -17,12 +17,13 @@ def _fractions(ax: Any, result: ErgodicityResult) -> None:
     sectors = sorted(result.sectors["sde"])
     x = np.arange(len(sectors))
     predicted = [result.sectors["sde"][k]["predicted_fraction"] for k in sectors]
-    ax.bar(x, predicted, 0.6, color="0.85", label="theory: initial Binomial(d, 1/2), conserved")
+    ax.bar(x, predicted, 0.6, color="0.85", label="theory: Binomial(d, 1/2) of the random start, conserved")
     for shift, name in ((-0.12, "sde"), (0.12, "sgd")):
         rows = [result.sectors[name][k] for k in sectors]
         ax.errorbar(x + shift, [r["fraction"] for r in rows], [2 * r["fraction_se"] for r in rows], fmt="o",
                     color=COLOURS[name], ms=4,
-                    label=f"{NAMES[name]} at the end ({result.crossings[name]} replicas crossed)")
+                    label=f"{NAMES[name]} at the end ({result.crossings[name]} of {result.replicas} "
+                          "replicas changed sector)")
     ax.set(xticks=x, xticklabels=[f"k = {k}" for k in sectors], ylim=(0, 0.75),
            xlabel="sector: paths with the sign of beta_2", ylabel="fraction of replicas",
            title="replicas per sign sector (±2 s.e.)")
