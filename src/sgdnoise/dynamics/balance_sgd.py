@@ -114,6 +114,8 @@ class BalanceRun:
         state at that time last; the SDE keeps the records before it).  None: the run completed.
     summed_imbalance : ndarray (n, R, D)
         ``sum_i (u_ik^2 - u_i,k+1^2)`` over the paths (``D = 1``: ``|u|^2 - |w|^2``).
+    others : ndarray (n, R, D)
+        ``P_k = prod_{j != k, k+1} u_0j^2`` of path 0 at the record times.
     """
 
     times: np.ndarray
@@ -125,6 +127,7 @@ class BalanceRun:
     steps: np.ndarray
     interrupted_at: float | None = None
     summed_imbalance: np.ndarray | None = None
+    others: np.ndarray | None = None
 
     @property
     def v(self) -> np.ndarray:
@@ -140,6 +143,7 @@ class _Recorder:
         self.path_outputs = np.empty((n_records, R, d))
         self.imbalance = np.empty((n_records, R, L - 1))
         self.summed = np.empty((n_records, R, L - 1))
+        self.others = np.empty((n_records, R, L - 1))
         self.integrals = np.empty((n_records, R, L - 1, N_INTEGRALS))
         self.running = np.zeros((R, L - 1, N_INTEGRALS))
         self.count = 0
@@ -149,6 +153,9 @@ class _Recorder:
         self.path_outputs[i] = np.prod(theta, axis=-1)
         self.imbalance[i] = theta[:, 0, :-1] ** 2 - theta[:, 0, 1:] ** 2
         self.summed[i] = np.sum(theta[:, :, :-1] ** 2 - theta[:, :, 1:] ** 2, axis=1)
+        squares = theta[:, 0, :] ** 2
+        for k in range(theta.shape[2] - 1):
+            self.others[i, :, k] = np.prod(np.delete(squares, [k, k + 1], axis=1), axis=1)
         self.integrals[i] = self.running
         self.count += 1
 
@@ -156,7 +163,7 @@ class _Recorder:
                steps: np.ndarray, interrupted_at: float | None = None) -> BalanceRun:
         n = self.count
         return BalanceRun(np.asarray(times)[:n], self.path_outputs[:n], self.imbalance[:n], self.integrals[:n],
-                          theta, diverged, steps, interrupted_at, self.summed[:n])
+                          theta, diverged, steps, interrupted_at, self.summed[:n], self.others[:n])
 
 
 def _check_theta(net: DiagonalNetwork, theta0: np.ndarray) -> np.ndarray:

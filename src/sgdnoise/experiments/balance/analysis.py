@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.integrate import cumulative_trapezoid
+from scipy.interpolate import RegularGridInterpolator
 
 from sgdnoise.dynamics.balance_sgd import BalanceRun
 from sgdnoise.experiments.balance.results import PairRates, SampleComparison
@@ -51,19 +52,31 @@ def stationary_rate(moments: DataMoments, T: float, net: DiagonalNetwork,
 
 
 def sgd_finite_step_remainder(data: TeacherStream | Dataset, lr: float, batch: int, moments: DataMoments,
-                              T: float, net: DiagonalNetwork, v: np.ndarray) -> np.ndarray | None:
-    """``h(v) - [4 T g(v) + 4 gamma + lr m(v)^2]``: what the exact one-step decay of SGD adds to the
-    law of balance with its first-order term (docs/theory.md §6d), at the recorded ``v``.
+                              T: float, net: DiagonalNetwork, v: np.ndarray, others: np.ndarray
+                              ) -> np.ndarray | None:
+    """``h(v, P) - [4 T g(v) P + 4 gamma + lr m(v)^2 P]``: what the exact one-step decay of SGD adds to
+    the law of balance with its first-order term (docs/theory.md §6d), at the recorded ``v`` and
+    ``P = others``.
 
-    Only for ``D = 1`` (``P = 1``) and the Gaussian teacher; None otherwise.  ``h`` is tabulated
-    on 400 points over the range of ``v`` and interpolated (it is smooth in ``v``).
+    Only for the Gaussian teacher; None otherwise.  ``h`` is tabulated on 200 points over the
+    range of ``v`` times 16 over the range of ``log P`` and interpolated (it is smooth in both).
     """
-    if net.depth != 1 or not isinstance(data, TeacherStream) or v.size == 0:
+    if not isinstance(data, TeacherStream) or v.size == 0:
         return None
-    grid = np.linspace(v.min(), v.max(), 400) if v.max() > v.min() else np.array([v.min(), v.min() + 1.0])
-    exact = theory.sgd_balance_decay(grid, lr, batch, data.slope, data.noise_std, data.x_std, net.weight_decay)
-    first = theory.balance_rate(moments, grid, T, net.weight_decay) + lr * moments.mean_gradient(grid) ** 2
-    return np.interp(v, grid, exact - first)
+    grid = np.linspace(v.min(), v.max(), 200) if v.max() > v.min() else np.array([v.min(), v.min() + 1.0])
+    lo, hi = float(np.log(others.min())), float(np.log(others.max()))
+    log_p = np.linspace(lo, hi, 16) if hi - lo > 1e-12 else np.array([lo])
+    table = np.empty((log_p.size, grid.size))
+    for i, lp in enumerate(log_p):
+        P = float(np.exp(lp))
+        exact = theory.sgd_balance_decay(grid, lr, batch, data.slope, data.noise_std, data.x_std,
+                                         net.weight_decay, P)
+        table[i] = exact - theory.balance_rate(moments, grid, T, net.weight_decay, P) \
+            - lr * P * moments.mean_gradient(grid) ** 2
+    if log_p.size == 1:
+        return np.interp(v, grid, table[0])
+    interpolate = RegularGridInterpolator((log_p, grid), table)
+    return interpolate(np.stack([np.clip(np.log(others), lo, hi), v], axis=-1))
 
 
 def balance_rates(run: BalanceRun, moments: DataMoments, T: float, net: DiagonalNetwork,
@@ -77,14 +90,14 @@ def balance_rates(run: BalanceRun, moments: DataMoments, T: float, net: Diagonal
     first-order finite-step term) and ``stationary``, its average over the density.
     ``predicted_finite_step`` (docs/theory.md §6d): for SGD (``sgd = (data, lr, batch)``) the
     exact expected one-step decay, its remainder over the first order integrated along the
-    paths by the trapezoidal rule over the records (``D = 1``, teacher data; else None); for
+    paths by the trapezoidal rule over the records (teacher data; else None); for
     the SDE (``sgd`` None) the Euler-Maruyama step to second order.
     """
     ok = ~run.diverged
-    remainder = None if sgd is None else sgd_finite_step_remainder(
-        sgd[0], sgd[1], sgd[2], moments, T, net, run.v[:, ok])
     rates = []
     for k in range(net.depth):
+        remainder = None if sgd is None or run.others is None else sgd_finite_step_remainder(
+            sgd[0], sgd[1], sgd[2], moments, T, net, run.v[:, ok], run.others[:, ok, k])
         measured = -replica_slopes(run.times, np.log(np.abs(run.imbalance[:, ok, k])))
         est = segment_mean(measured)
         row: dict[str, float | None] = {"predicted_finite_step": None, "predicted_finite_step_difference_se": None}

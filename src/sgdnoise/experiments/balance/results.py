@@ -49,7 +49,7 @@ class PairRates:
     ``*_difference_se`` is the standard error of measured minus predicted over replicas;
     ``predicted_stationary`` is ``E_p[T C_0 P] + 4 gamma`` (None without a density);
     ``predicted_finite_step`` the exact finite-step prediction (SGD: the exact one-step
-    expectation, ``D = 1`` and teacher data only; SDE: Euler-Maruyama to second order;
+    expectation, teacher data only; SDE: Euler-Maruyama to second order;
     docs/theory.md §6d), None where not available.  ``summed_measured``: the decay rate of
     ``sum_i (u_ik^2 - u_i,k+1^2)`` over the paths (``D = 1``: ``|u|^2 - |w|^2``, whose law
     of balance is the same as a single path's; None for ``d = 1``).

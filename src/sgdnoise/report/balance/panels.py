@@ -52,18 +52,18 @@ def save_density(result: BalanceResult, folder: ResultFolder) -> str | None:
 
 def _draw_run(ax: Any, name: str, run: BalanceRun, result: BalanceResult) -> None:
     """Mean ``log|u_k^2 - u_{k+1}^2|`` of one run; for SGD also the law of balance along its paths
-    and, where available (``D = 1``, teacher data), the exact finite-step prediction (docs/theory.md §6d)."""
+    and, where available (teacher data), the exact finite-step prediction (docs/theory.md §6d)."""
     styles = {"sgd": "C0-", "sde": "C1--", "gradient_flow": "k:"}
     names = {"sgd": "SGD", "sde": "SDE (Euler-Maruyama)", "gradient_flow": "gradient flow"}
     ok = ~run.diverged
     pairs = run.imbalance.shape[2]
     config = result.config
-    remainder = None
-    if name == "sgd":
-        net, data, _ = build(config)
-        remainder = sgd_finite_step_remainder(data, result.lr, config.batch, result.moments, result.T, net,
-                                              run.v[:, ok])
     for k in range(pairs):
+        remainder = None
+        if name == "sgd" and run.others is not None:
+            net, data, _ = build(config)
+            remainder = sgd_finite_step_remainder(data, result.lr, config.batch, result.moments, result.T, net,
+                                                  run.v[:, ok], run.others[:, ok, k])
         y = np.mean(np.log(np.abs(run.imbalance[:, ok, k])), axis=1)
         ax.plot(run.times, y - y[0], styles[name], lw=1.2,
                 label=names[name] + (f", layers {k},{k + 1}" if pairs > 1 else ""))
@@ -76,7 +76,8 @@ def _draw_run(ax: Any, name: str, run: BalanceRun, result: BalanceResult) -> Non
             exact = theory.predicted_log_imbalance(result.moments, result.T, config.weight_decay,
                                                    run.integrals[:, ok, k], run.times[:, None], discrete=True)
             exact = exact - cumulative_trapezoid(remainder, run.times, axis=0, initial=0.0)
-            ax.plot(run.times, exact.mean(axis=1), "C2:", lw=2, label="exact SGD step along the SGD paths")
+            ax.plot(run.times, exact.mean(axis=1), "C2:", lw=2,
+                    label="exact SGD step along the SGD paths" if k == 0 else None)
 
 
 def rate_lines(result: BalanceResult) -> list[str]:
