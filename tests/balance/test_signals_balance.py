@@ -26,7 +26,8 @@ def test_stopped_balance_keeps_a_readable_folder(tmp_path, phase, extra, signum,
     assert status == 1 and "Traceback" not in stderr, stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"].startswith(begins), summary["status"]
-    assert set(summary["files"]) == {p.name for p in out.iterdir()}
+    assert {f.rstrip("/") for f in summary["files"]} == {p.name for p in out.iterdir()}
+    assert (out / "checkpoints" / "balance.pkl").is_file()  # rerunning the command resumes
     assert summary["sgd"]["n"] > 0 and (out / "density.png").is_file()
     assert summary["balance_rate"] is None and "balance.png" in summary["figures_not_drawn"]
     assert f"{signal.Signals(signum).name}: stopping" in stderr and "status: interrupted" in stdout

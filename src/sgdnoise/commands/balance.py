@@ -22,4 +22,6 @@ REPRODUCTIONS = {name: Reproduction(f"Ziyin et al. 2308.06671: {what}", compute,
      balance.tail, report.save_tail),
     ("ziyin-balance", "law of balance, imbalance decay vs gradient-flow conservation",
      balance.law_of_balance, report.save),
+    ("ziyin-ergodicity", "width d = 2, D = 2: sign sectors never cross; sector densities, collapse of k = 0",
+     balance.ergodicity, report.save_ergodicity),
 )}

@@ -6,9 +6,11 @@ Ziyin, Li, Ueda, arXiv 2308.06671 (docs/theory.md §6; user guide docs/balance.m
 - :mod:`.run`: :func:`run` ``(config) -> BalanceResult``;
 - :mod:`.results`: the typed results and their ``summary.json`` form;
 - :mod:`.problem`, :mod:`.analysis`: the problem, and measured against predicted;
-- :mod:`.reproductions`, :mod:`.inversion`: the paper's figures as computations.
+- :mod:`.reproductions`, :mod:`.inversion`, :mod:`.ergodicity`: the paper's figures as computations;
+- :mod:`.resume`: checkpoints of a run.
 """
 from sgdnoise.experiments.balance.config import BalanceConfig
+from sgdnoise.experiments.balance.ergodicity import ErgodicityResult, ergodicity
 from sgdnoise.experiments.balance.inversion import InversionResult, inversion
 from sgdnoise.experiments.balance.reproductions import (
     FIGURE_DATA,
@@ -23,7 +25,7 @@ from sgdnoise.experiments.balance.results import BalanceRates, BalanceResult, Pa
 from sgdnoise.experiments.balance.run import run, status
 
 __all__ = [
-    "FIGURE_DATA", "TAIL_DATA", "BalanceConfig", "BalanceRates", "BalanceResult", "DensitiesResult",
-    "InversionResult", "PairRates", "SampleComparison", "TailResult", "densities", "inversion",
+    "FIGURE_DATA", "TAIL_DATA", "BalanceConfig", "BalanceRates", "BalanceResult", "DensitiesResult", "ErgodicityResult",
+    "InversionResult", "PairRates", "SampleComparison", "TailResult", "densities", "ergodicity", "inversion",
     "law_of_balance", "run", "status", "tail",
 ]

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.integrate import cumulative_trapezoid
+from scipy.interpolate import RegularGridInterpolator
 
 from sgdnoise.dynamics.balance_sgd import BalanceRun
 from sgdnoise.experiments.balance.results import PairRates, SampleComparison
-from sgdnoise.problems.diagonal import DataMoments, DiagonalNetwork
+from sgdnoise.problems.diagonal import DataMoments, Dataset, DiagonalNetwork, TeacherStream
 from sgdnoise.stats.distributions import histogram, ks_distance, mean_and_variance
 from sgdnoise.stats.fits import replica_slopes
 from sgdnoise.stats.streaming import segment_mean
@@ -49,28 +51,72 @@ def stationary_rate(moments: DataMoments, T: float, net: DiagonalNetwork,
         moments, v, T, net.weight_decay, np.abs(v / net.width) ** others))
 
 
+def sgd_finite_step_remainder(data: TeacherStream | Dataset, lr: float, batch: int, moments: DataMoments,
+                              T: float, net: DiagonalNetwork, v: np.ndarray, others: np.ndarray
+                              ) -> np.ndarray | None:
+    """``h(v, P) - [4 T g(v) P + 4 gamma + lr m(v)^2 P]``: what the exact one-step decay of SGD adds to
+    the law of balance with its first-order term (docs/theory.md §6d), at the recorded ``v`` and
+    ``P = others``.
+
+    Only for the Gaussian teacher; None otherwise.  ``h`` is tabulated on 200 points over the
+    range of ``v`` times 16 over the range of ``log P`` and interpolated (it is smooth in both).
+    """
+    if not isinstance(data, TeacherStream) or v.size == 0:
+        return None
+    grid = np.linspace(v.min(), v.max(), 200) if v.max() > v.min() else np.array([v.min(), v.min() + 1.0])
+    lo, hi = float(np.log(others.min())), float(np.log(others.max()))
+    log_p = np.linspace(lo, hi, 16) if hi - lo > 1e-12 else np.array([lo])
+    table = np.empty((log_p.size, grid.size))
+    for i, lp in enumerate(log_p):
+        P = float(np.exp(lp))
+        exact = theory.sgd_balance_decay(grid, lr, batch, data.slope, data.noise_std, data.x_std,
+                                         net.weight_decay, P)
+        table[i] = exact - theory.balance_rate(moments, grid, T, net.weight_decay, P) \
+            - lr * P * moments.mean_gradient(grid) ** 2
+    if log_p.size == 1:
+        return np.interp(v, grid, table[0])
+    interpolate = RegularGridInterpolator((log_p, grid), table)
+    return interpolate(np.stack([np.clip(np.log(others), lo, hi), v], axis=-1))
+
+
 def balance_rates(run: BalanceRun, moments: DataMoments, T: float, net: DiagonalNetwork,
-                  stationary: float | None) -> list[PairRates]:
+                  stationary: float | None, sgd: tuple[TeacherStream | Dataset, float, int] | None = None
+                  ) -> list[PairRates]:
     """Measured and predicted decay rates of ``log|u_k^2 - u_{k+1}^2|``, per pair of layers.
 
     Each replica's rate is the least-squares slope over the record times; the mean over
     replicas and its standard error are reported, next to the prediction of the law of
     balance (docs/theory.md §6a) integrated along the same paths (continuous, and with the
     first-order finite-step term) and ``stationary``, its average over the density.
+    ``predicted_finite_step`` (docs/theory.md §6d): for SGD (``sgd = (data, lr, batch)``) the
+    exact expected one-step decay, its remainder over the first order integrated along the
+    paths by the trapezoidal rule over the records (teacher data; else None); for
+    the SDE (``sgd`` None) the Euler-Maruyama step to second order.
     """
     ok = ~run.diverged
     rates = []
     for k in range(net.depth):
+        remainder = None if sgd is None or run.others is None else sgd_finite_step_remainder(
+            sgd[0], sgd[1], sgd[2], moments, T, net, run.v[:, ok], run.others[:, ok, k])
         measured = -replica_slopes(run.times, np.log(np.abs(run.imbalance[:, ok, k])))
         est = segment_mean(measured)
-        row: dict[str, float] = {}
-        for key, discrete in (("predicted", False), ("predicted_discrete", True)):
-            path = theory.predicted_log_imbalance(moments, T, net.weight_decay,
-                                                  run.integrals[:, ok, k, :],
-                                                  run.times[:, None], discrete)
+        row: dict[str, float | None] = {"predicted_finite_step": None, "predicted_finite_step_difference_se": None}
+        paths = {key: theory.predicted_log_imbalance(moments, T, net.weight_decay, run.integrals[:, ok, k, :],
+                                                     run.times[:, None], discrete)
+                 for key, discrete in (("predicted", False), ("predicted_discrete", True))}
+        if sgd is None:
+            paths["predicted_finite_step"] = theory.predicted_log_imbalance(
+                moments, T, net.weight_decay, run.integrals[:, ok, k, :], run.times[:, None], gaussian_steps=True)
+        elif remainder is not None:
+            paths["predicted_finite_step"] = paths["predicted_discrete"] - cumulative_trapezoid(
+                remainder, run.times, axis=0, initial=0.0)
+        for key, path in paths.items():
             predicted = -replica_slopes(run.times, path)
             row[key] = float(predicted.mean())
             row[key + "_difference_se"] = float(segment_mean(measured - predicted).stderr)
+        if net.width > 1 and run.summed_imbalance is not None:
+            summed = segment_mean(-replica_slopes(run.times, np.log(np.abs(run.summed_imbalance[:, ok, k]))))
+            row.update(summed_measured=float(summed.value), summed_measured_se=float(summed.stderr))
         rates.append(PairRates(pair=k, measured=float(est.value), measured_se=float(est.stderr),
                                predicted_stationary=stationary, **row))
     return rates

@@ -47,13 +47,44 @@ class InversionResult:
     sde_growth_curve: np.ndarray
     sgd_growth_curve: np.ndarray
     sgd_T_c: float | None
+    sgd_finite_lr: dict[str, Any] | None = None
 
     def to_summary(self) -> dict[str, Any]:
         return {"reproduction": "ziyin-inversion", "seed": self.seed, "data": FIGURE_DATA,
                 "moments": self.moments.as_dict(), "T_c": self.T_c, "replicas": self.replicas,
                 "variance_theory": {"T": self.variance_grid, **self.variance_curves},
                 "variance_measured": self.variance, "growth_rate": self.growth,
-                "T_c_measured": self.fits, "T_c_sgd_finite_lr": self.sgd_T_c}
+                "T_c_measured": self.fits, "T_c_sgd_finite_lr": self.sgd_T_c,
+                "sgd_variance_finite_lr": self.sgd_finite_lr}
+
+
+def sgd_variance_check(moments: DataMoments, rows: list[dict[str, float]], G0: np.ndarray) -> dict[str, Any]:
+    """SGD's ``Var v`` against the SDE theory at ``T`` and at the growth-matched ``T_eff``.
+
+    ``T_eff = (4 beta_2 - r_SGD(T)) / (4 alpha_3)`` is the temperature at which the SDE's growth
+    rate of ``log v`` at 0 equals SGD's exact finite-lr one at ``lr = T``
+    (:func:`sgdnoise.theory.balance.sgd_growth_rate_at_origin`): a heuristic that moves ``T_c`` to
+    SGD's own (docs/theory.md §6d).  ``z`` values are (measured - predicted)/s.e.; ``unexplained``
+    lists the temperatures where neither prediction is within 3.29 s.e., with the numbers, and
+    ``explained_by_T_eff`` those off the theory at ``T`` but not at ``T_eff``.
+    """
+    points = []
+    for r in rows:
+        T = r["T"]
+        T_eff = (4.0 * moments.beta2 - theory.sgd_growth_rate_at_origin(G0, T)) / (4.0 * moments.alpha3)
+        at_T, at_eff = theory.stationary_variance(moments, 1, np.array([T, T_eff]))
+        points.append({"T": T, "T_eff": float(T_eff), "measured": r["variance"], "se": r["variance_se"],
+                       "theory_at_T": float(at_T), "z_at_T": (r["variance"] - at_T) / r["variance_se"],
+                       "theory_at_T_eff": float(at_eff), "z_at_T_eff": (r["variance"] - at_eff) / r["variance_se"]})
+    bad = [p for p in points if abs(p["z_at_T"]) > 3.29 and abs(p["z_at_T_eff"]) > 3.29]
+    text = "; ".join(f"T = {p['T']:.3g}: SGD Var v {p['measured']:.4f} ± {p['se']:.4f} is "
+                     f"{100 * (p['measured'] / p['theory_at_T'] - 1):+.1f} % from the SDE theory (z = {p['z_at_T']:+.1f}) "
+                     f"and {100 * (p['measured'] / p['theory_at_T_eff'] - 1):+.1f} % from it at T_eff = {p['T_eff']:.3g} "
+                     f"(z = {p['z_at_T_eff']:+.1f})" for p in bad)
+    fixed = [p for p in points if abs(p["z_at_T"]) > 3.29 >= abs(p["z_at_T_eff"])]
+    note = "; ".join(f"T = {p['T']:.3g}: {100 * (p['measured'] / p['theory_at_T'] - 1):+.1f} % (z = {p['z_at_T']:+.1f}) "
+                     f"from the theory at T, z = {p['z_at_T_eff']:+.1f} at T_eff = {p['T_eff']:.3g}" for p in fixed)
+    return {"points": points, "unexplained": text or None, "explained_by_T_eff": note or None}
 
 
 def _variance_points(data: TeacherStream, net: DiagonalNetwork, T_c: float, replicas: int,
@@ -131,9 +162,11 @@ def inversion(seed: int, progress: bool = False, replicas: int = 2000) -> Invers
         fits[name] = {"T_c": zero, "T_c_se": se}
     lr_grid = np.linspace(0.8, 1.2, 41) * T_c
     sgd_curve = np.array([theory.sgd_growth_rate_at_origin(G0, T) for T in lr_grid])
+    variance = _variance_points(data, net, T_c, replicas, seed)
     return InversionResult(
         seed=seed, moments=moments, T_c=T_c, replicas=replicas, variance_grid=grid,
         variance_curves={f"D{D}": theory.stationary_variance(moments, D, grid) for D in (0, 1, 2)},
-        variance=_variance_points(data, net, T_c, replicas, seed), growth=growth, fits=fits,
+        variance=variance, growth=growth, fits=fits,
         lr_grid=lr_grid, sde_growth_curve=np.array([theory.growth_rate_at_origin(moments, T) for T in lr_grid]),
-        sgd_growth_curve=sgd_curve, sgd_T_c=_zero_crossing(lr_grid, sgd_curve))
+        sgd_growth_curve=sgd_curve, sgd_T_c=_zero_crossing(lr_grid, sgd_curve),
+        sgd_finite_lr=sgd_variance_check(moments, variance["sgd"], G0))

@@ -96,11 +96,13 @@ def relaxation_time(moments: DataMoments, net: DiagonalNetwork, v_star: float, T
 
 
 def unbalanced(net: DiagonalNetwork, v0: float, replicas: int, imbalance: float) -> np.ndarray:
-    """Parameters with output ``v0``, layer ``k`` of each path scaled by ``exp(eps (2k/D - 1))``
-    from the balanced magnitude ``|v0/d|^(1/(D+1))`` (the product is unchanged)."""
+    """Parameters with output ``v0``, layer ``k`` of path ``i`` scaled by ``exp(eps_i (2k/D - 1))``
+    from the balanced magnitude ``|v0/d|^(1/(D+1))`` (the product is unchanged), with
+    ``eps_i = eps (d - i)/d``: the paths start with different imbalances (path 0 with ``eps``)."""
     theta = net.balanced(np.full(replicas, v0))
     if net.depth:
-        theta *= np.exp(imbalance * (2.0 * np.arange(net.depth + 1) / net.depth - 1.0))
+        eps = imbalance * (net.width - np.arange(net.width)) / net.width
+        theta *= np.exp(eps[:, None] * (2.0 * np.arange(net.depth + 1) / net.depth - 1.0))
     return theta
 
 

@@ -47,7 +47,12 @@ class PairRates:
     """Decay rates of ``log|u_k^2 - u_{k+1}^2|`` of one pair of layers: measured and predicted.
 
     ``*_difference_se`` is the standard error of measured minus predicted over replicas;
-    ``predicted_stationary`` is ``E_p[T C_0 P] + 4 gamma`` (None without a density).
+    ``predicted_stationary`` is ``E_p[T C_0 P] + 4 gamma`` (None without a density);
+    ``predicted_finite_step`` the exact finite-step prediction (SGD: the exact one-step
+    expectation, teacher data only; SDE: Euler-Maruyama to second order;
+    docs/theory.md §6d), None where not available.  ``summed_measured``: the decay rate of
+    ``sum_i (u_ik^2 - u_i,k+1^2)`` over the paths (``D = 1``: ``|u|^2 - |w|^2``, whose law
+    of balance is the same as a single path's; None for ``d = 1``).
     """
 
     pair: int
@@ -58,6 +63,10 @@ class PairRates:
     predicted_discrete: float
     predicted_discrete_difference_se: float
     predicted_stationary: float | None
+    predicted_finite_step: float | None = None
+    predicted_finite_step_difference_se: float | None = None
+    summed_measured: float | None = None
+    summed_measured_se: float | None = None
 
     def to_summary(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -76,6 +85,7 @@ class BalanceRates:
         first = self.pairs[0]
         return {"measured": first.measured, "measured_se": first.measured_se,
                 "predicted": first.predicted, "predicted_discrete": first.predicted_discrete,
+                "predicted_finite_step": first.predicted_finite_step,
                 "predicted_stationary": first.predicted_stationary,
                 "pairs": [p.to_summary() for p in self.pairs],
                 "sde": None if self.sde is None else [p.to_summary() for p in self.sde],

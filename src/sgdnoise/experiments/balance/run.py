@@ -40,14 +40,15 @@ from sgdnoise.experiments.balance.problem import (
     unbalanced,
 )
 from sgdnoise.experiments.balance.results import BalanceRates, BalanceResult
-from sgdnoise.interrupts import announce_phase, stop_requested
+from sgdnoise.experiments.balance.resume import RunCheckpoint
+from sgdnoise.interrupts import stop_requested
 from sgdnoise.problems.diagonal import DataMoments, Dataset, DiagonalNetwork, TeacherStream
 from sgdnoise.theory import balance as theory
 
 
 def _balance_runs(config: BalanceConfig, net: DiagonalNetwork, data: TeacherStream | Dataset,
-                  moments: DataMoments, v0: float, max_steps: int, progress: bool
-                  ) -> dict[str, BalanceRun]:
+                  moments: DataMoments, v0: float, max_steps: int, progress: bool,
+                  saved: RunCheckpoint) -> dict[str, BalanceRun]:
     """SGD, the SDE and gradient flow from unbalanced layers at ``v0 / 2``.
 
     About 15 decay times of the imbalance at ``v0`` (at most ``max_steps``, at least one
@@ -60,33 +61,40 @@ def _balance_runs(config: BalanceConfig, net: DiagonalNetwork, data: TeacherStre
     steps = max(config.records, min(max_steps, round(15.0 / rate_guess / lr)))
     every = max(1, steps // config.records)
     theta = unbalanced(net, 0.5 * v0, config.balance_replicas, config.imbalance)
-    announce_phase("balance-sgd")
-    runs = {"sgd": simulate_sgd(net, data, lr, config.batch, theta, steps, every,
-                                stream_seed(config.seed, "balance", "sgd"), progress)}
+    runs = {"sgd": saved.simulate("balance-sgd", lambda c: simulate_sgd(
+        net, data, lr, config.batch, theta, steps, every, stream_seed(config.seed, "balance", "sgd"), progress,
+        checkpoint=c))}
     times = runs["sgd"].times
     if config.sde and not stop_requested():
-        announce_phase("balance-sde")
-        runs["sde"] = simulate_sde(net, moments, T, theta, times, config.tol,
-                                   seed=stream_seed(config.seed, "balance", "sde"), progress=progress)
+        runs["sde"] = saved.simulate("balance-sde", lambda c: simulate_sde(
+            net, moments, T, theta, times, config.tol, seed=stream_seed(config.seed, "balance", "sde"),
+            progress=progress, checkpoint=c))
     if not stop_requested():
-        runs["gradient_flow"] = simulate_sde(net, moments, 0.0, theta[:1], times, config.tol,
-                                             seed=stream_seed(config.seed, "balance", "gradient-flow"))
+        runs["gradient_flow"] = saved.simulate("gradient-flow", lambda c: simulate_sde(
+            net, moments, 0.0, theta[:1], times, config.tol,
+            seed=stream_seed(config.seed, "balance", "gradient-flow"), checkpoint=c))
     return runs
 
 
 def _rates(runs: dict[str, BalanceRun], moments: DataMoments, T: float, net: DiagonalNetwork,
-           density: theory.StationaryDensity | None) -> BalanceRates:
+           density: theory.StationaryDensity | None, config: BalanceConfig,
+           data: TeacherStream | Dataset) -> BalanceRates:
     """The law-of-balance comparison of the imbalance runs."""
     stationary = stationary_rate(moments, T, net, density)
     flow = runs["gradient_flow"].imbalance[:, 0, :]
     return BalanceRates(
-        pairs=balance_rates(runs["sgd"], moments, T, net, stationary),
+        pairs=balance_rates(runs["sgd"], moments, T, net, stationary,
+                            (data, config.learning_rate, config.batch)),
         sde=balance_rates(runs["sde"], moments, T, net, stationary) if "sde" in runs else None,
         gradient_flow_max_relative_change=float(np.max(np.abs(flow / flow[0] - 1))))
 
 
 def run(config: BalanceConfig, progress: bool = True, checkpoints: Path | None = None) -> BalanceResult:
-    """Run the experiment of ``config`` (no checkpoints: ``checkpoints`` is not used).
+    """Run the experiment of ``config``; with ``checkpoints`` (a folder), resumably.
+
+    With ``checkpoints`` the simulations save their state there and a restarted run continues
+    from it, bit-identical to an uninterrupted run (:mod:`.resume`); the file is deleted
+    once the run completes.
 
     Steps: (1) build the problem (data checks); (2) theory: ``T_c``, density, tail exponent;
     (3) SGD (and the SDE) from the balanced minimiser, final ``v`` compared with the density;
@@ -103,26 +111,30 @@ def run(config: BalanceConfig, progress: bool = True, checkpoints: Path | None =
     steps = max(1, round(duration / lr))
     v0 = v_star if v_star != 0 else math.copysign(1e-3 * scale, moments.beta2)
     theta0 = net.balanced(np.full(config.replicas, v0))
-    announce_phase("sgd")
-    runs = {"sgd": simulate_sgd(net, data, lr, config.batch, theta0, steps, max(1, steps // config.records),
-                                stream_seed(config.seed, "sgd"), progress)}
+    saved = RunCheckpoint(checkpoints, config.to_mapping())
+    runs = {"sgd": saved.simulate("sgd", lambda c: simulate_sgd(
+        net, data, lr, config.batch, theta0, steps, max(1, steps // config.records),
+        stream_seed(config.seed, "sgd"), progress, checkpoint=c))}
     if config.sde and not stop_requested():
-        announce_phase("sde")
-        runs["sde"] = simulate_sde(net, moments, T, theta0, runs["sgd"].times, config.tol,
-                                   seed=stream_seed(config.seed, "sde"), progress=progress)
-    balance_runs = _balance_runs(config, net, data, moments, v0, steps, progress) \
+        runs["sde"] = saved.simulate("sde", lambda c: simulate_sde(
+            net, moments, T, theta0, runs["sgd"].times, config.tol, seed=stream_seed(config.seed, "sde"),
+            progress=progress, checkpoint=c))
+    balance_runs = _balance_runs(config, net, data, moments, v0, steps, progress, saved) \
         if net.depth >= 1 and not stop_requested() else {}
     complete = {"gradient_flow"} <= set(balance_runs) and not any(
         r.interrupted_at is not None for r in balance_runs.values())
-    return BalanceResult(
+    result = BalanceResult(
         config=config, moments=moments, T=T, lr=lr,
         T_c=theory.critical_temperature(moments, net.depth, net.weight_decay), regime=regime,
         tail_exponent=theory.tail_exponent(net.depth, moments, T, net.width, net.weight_decay),
         steps=int(steps), density=density,
         samples={name: compare_samples(r, density, scale) for name, r in runs.items()},
-        balance=_rates(balance_runs, moments, T, net, density) if complete else None,
+        balance=_rates(balance_runs, moments, T, net, density, config, data) if complete else None,
         runs=runs, balance_runs=balance_runs, runtime_s=time.perf_counter() - start,
         status=run_status(config, runs, balance_runs, steps * lr))
+    if not result.status.startswith("interrupted"):
+        saved.remove()
+    return result
 
 
 def run_status(config: BalanceConfig, runs: dict[str, BalanceRun], balance_runs: dict[str, BalanceRun],

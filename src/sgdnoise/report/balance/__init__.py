@@ -2,18 +2,19 @@
 
 - :func:`save` / :func:`show`: one ``balance`` run (``density.png``, ``balance.png``,
   ``samples.npz``, ``summary.json``; docs/balance.md);
-- :func:`save_densities`, :func:`save_inversion`, :func:`save_tail`: the reproductions.
+- :func:`save_densities`, :func:`save_inversion`, :func:`save_tail`, :func:`save_ergodicity`: the reproductions.
 """
 from __future__ import annotations
 
 from sgdnoise.experiments.balance import BalanceResult, DensitiesResult
+from sgdnoise.report.balance.ergodicity import save_ergodicity
 from sgdnoise.report.balance.panels import draw_density_panel, save_balance, save_density
 from sgdnoise.report.balance.reproductions import save_inversion, save_tail
 from sgdnoise.report.balance.reproductions import save_densities as _save_densities
 from sgdnoise.report.folder import ResultFolder
 from sgdnoise.report.terminal import print_written
 
-__all__ = ["draw_density_panel", "save", "save_densities", "save_inversion", "save_tail", "show"]
+__all__ = ["draw_density_panel", "save", "save_densities", "save_ergodicity", "save_inversion", "save_tail", "show"]
 
 SAMPLES = ("per run (sgd, sde, balance_sgd, balance_sde, balance_gradient_flow): <run>_times (n,), "
            "<run>_v (n, R) the output at the record times, <run>_imbalance (n, R, D) u_k^2 - u_{k+1}^2 of path 0")

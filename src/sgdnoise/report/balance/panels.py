@@ -4,9 +4,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.integrate import cumulative_trapezoid
 
 from sgdnoise.dynamics.balance_sgd import BalanceRun
 from sgdnoise.experiments.balance import BalanceResult
+from sgdnoise.experiments.balance.analysis import sgd_finite_step_remainder
+from sgdnoise.experiments.balance.problem import build
 from sgdnoise.experiments.balance.results import density_summary
 from sgdnoise.report.figures import plt
 from sgdnoise.report.folder import ResultFolder
@@ -48,29 +51,70 @@ def save_density(result: BalanceResult, folder: ResultFolder) -> str | None:
 
 
 def _draw_run(ax: Any, name: str, run: BalanceRun, result: BalanceResult) -> None:
-    """Mean ``log|u_k^2 - u_{k+1}^2|`` of one run; for SGD also the law of balance along its paths."""
+    """Mean ``log|u_k^2 - u_{k+1}^2|`` of one run; for SGD also the law of balance along its paths
+    and, where available (teacher data), the exact finite-step prediction (docs/theory.md §6d)."""
     styles = {"sgd": "C0-", "sde": "C1--", "gradient_flow": "k:"}
+    names = {"sgd": "SGD", "sde": "SDE (Euler-Maruyama)", "gradient_flow": "gradient flow"}
     ok = ~run.diverged
     pairs = run.imbalance.shape[2]
+    config = result.config
     for k in range(pairs):
+        remainder = None
+        if name == "sgd" and run.others is not None:
+            net, data, _ = build(config)
+            remainder = sgd_finite_step_remainder(data, result.lr, config.batch, result.moments, result.T, net,
+                                                  run.v[:, ok], run.others[:, ok, k])
         y = np.mean(np.log(np.abs(run.imbalance[:, ok, k])), axis=1)
         ax.plot(run.times, y - y[0], styles[name], lw=1.2,
-                label=name.replace("_", " ") + (f", layers {k},{k + 1}" if pairs > 1 else ""))
+                label=names[name] + (f", layers {k},{k + 1}" if pairs > 1 else ""))
         if name == "sgd":
-            path = theory.predicted_log_imbalance(result.moments, result.T, result.config.weight_decay,
+            path = theory.predicted_log_imbalance(result.moments, result.T, config.weight_decay,
                                                   run.integrals[:, ok, k], run.times[:, None])
             ax.plot(run.times, path.mean(axis=1), color="grey", lw=3, alpha=0.4,
                     label="law of balance along the SGD paths" if k == 0 else None)
+        if remainder is not None:
+            exact = theory.predicted_log_imbalance(result.moments, result.T, config.weight_decay,
+                                                   run.integrals[:, ok, k], run.times[:, None], discrete=True)
+            exact = exact - cumulative_trapezoid(remainder, run.times, axis=0, initial=0.0)
+            ax.plot(run.times, exact.mean(axis=1), "C2:", lw=2,
+                    label="exact SGD step along the SGD paths" if k == 0 else None)
+
+
+def rate_lines(result: BalanceResult) -> list[str]:
+    """Decay rates of layers 0,1, measured against each prediction, with z = (measured - predicted)/s.e."""
+    if result.balance is None:
+        return []
+    lines = []
+    for name, pairs in (("SGD", result.balance.pairs), ("SDE", result.balance.sde)):
+        if not pairs:
+            continue
+        p = pairs[0]
+        parts = [f"{name}: measured {p.measured:.6f} ± {p.measured_se:.1g}"]
+        for key, label in (("predicted", "law"), ("predicted_discrete", "law + 1st order"),
+                           ("predicted_finite_step", "exact step" if name == "SGD" else "EM to 2nd order")):
+            value, se = getattr(p, key), getattr(p, key + "_difference_se")
+            if value is not None:
+                parts.append(f"{label} {value:.6f} (z = {(p.measured - value) / se:+.1f})")
+        lines.append(" | ".join(parts))
+    return lines
 
 
 def save_balance(result: BalanceResult, folder: ResultFolder) -> None:
-    """``balance.png``: mean ``log|u_k^2 - u_{k+1}^2|`` against time, with the law of balance (docs/theory.md §6a)."""
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    """``balance.png``: mean ``log|u_k^2 - u_{k+1}^2|`` against time, with the law of balance (docs/theory.md §6a)
+    and, below, the decay rates measured against the law and its finite-step corrections (§6d)."""
+    fig, ax = plt.subplots(figsize=(7, 5))
     for name, run in result.balance_runs.items():
         _draw_run(ax, name, run, result)
     ax.set_xlabel("time (lr x steps)")
     ax.set_ylabel("mean log|u_k^2 - u_{k+1}^2| - initial")
-    ax.set_title(f"law of balance, D = {result.config.depth}, T = {result.T:g}", fontsize=9)
+    ax.set_title(f"law of balance, D = {result.config.depth}, d = {result.config.width}, T = {result.T:g}",
+                 fontsize=9)
     ax.legend(fontsize=7)
+    lines = rate_lines(result)
+    fig.text(0.01, 0.01, "decay rates of layers 0,1 (1/time), z = (measured - predicted)/s.e.; "
+             "EM: the Euler-Maruyama step of the SDE:\n"
+             + "\n".join(lines), fontsize=6.5, va="bottom")
+    fig.tight_layout(rect=(0, 0.03 + 0.035 * len(lines), 1, 1))
     folder.save_figure(fig, "balance", "mean log|u_k^2 - u_{k+1}^2| against time for SGD, the SDE and "
-                                       "gradient flow, with the law of balance along the SGD paths")
+                                       "gradient flow, with the law of balance (and the exact SGD step) along "
+                                       "the SGD paths; the decay rates against each prediction", tight=False)

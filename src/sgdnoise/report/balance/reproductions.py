@@ -30,6 +30,10 @@ def _draw_variance(ax: Any, result: InversionResult) -> None:
         rows = result.variance[name]
         ax.errorbar([r["T"] for r in rows], [r["variance"] for r in rows],
                     [Z_CRIT * r["variance_se"] for r in rows], fmt=marker, ms=4, label=f"{name.upper()}, D1")
+    if result.sgd_finite_lr is not None:
+        points = result.sgd_finite_lr["points"]
+        ax.plot([p["T"] for p in points], [p["theory_at_T_eff"] for p in points], "C0x", ms=6,
+                label="SDE theory at T_eff (SGD's growth rate at v = 0)")
     ax.axvline(result.T_c, color="grey", lw=0.8)
     ax.set(xlabel="T = lr / S", ylabel="Var v", ylim=(0, 1.2 * max(result.variance_curves["D1"].max(), 0.1)),
            title=f"fluctuation inversion (T_c = {result.T_c:.3f})")
@@ -51,11 +55,20 @@ def _draw_growth(ax: Any, result: InversionResult) -> None:
 
 def save_inversion(result: InversionResult, folder: ResultFolder) -> None:
     """``inversion.png``: ``Var v`` against ``T`` and the growth rate of ``log v`` near 0 against ``T``."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    check = result.sgd_finite_lr or {}
+    lines = [f"{label}: {check[key]}" for key, label in (
+        ("explained_by_T_eff", "SGD (lr = T, S = 1) consistent with the theory at T_eff"),
+        ("unexplained", "Not explained by a tested finite-lr correction"))
+        if check.get(key)]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8 + 0.3 * len(lines)))
     _draw_variance(ax1, result)
     _draw_growth(ax2, result)
+    if lines:
+        fig.text(0.01, 0.01, "\n".join(lines), fontsize=6.5, wrap=True, va="bottom")
+    fig.tight_layout(rect=(0, 0.05 * len(lines), 1, 1))
     folder.save_figure(fig, "inversion", "Var v against T (fluctuation inversion) and the growth rate of "
-                                         "log v near v = 0 against T, whose zero is T_c")
+                                         "log v near v = 0 against T, whose zero is T_c; what SGD's finite "
+                                         "learning rate leaves unexplained", tight=False)
     folder.write_summary(result.to_summary())
 
 

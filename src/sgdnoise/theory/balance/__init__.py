@@ -28,11 +28,13 @@ quoted except Theorem 4.2; the formulas are stated in full instead (docs/theory.
 - :mod:`.rates`: the law of balance, growth rates at ``v = 0``, ``T_c``, tail exponents;
 - :mod:`.density`: the tabulated density object and its grids;
 - :mod:`.closed_forms`: the depth-0 and depth-1 closed forms;
-- :mod:`.general`: Theorem 4.2 for any depth, the infinite-depth limit, ``Var v`` against ``T``.
+- :mod:`.general`: Theorem 4.2 for any depth, the infinite-depth limit, ``Var v`` against ``T``;
+- :mod:`.finite_lr`: the exact one-step decay of the imbalance under SGD (finite ``lr``).
 """
 from sgdnoise.stats.fits import truncated_power_law_mle
 from sgdnoise.theory.balance.closed_forms import closed_form_density, depth0_log_density, depth1_log_density
 from sgdnoise.theory.balance.density import StationaryDensity, v_scale
+from sgdnoise.theory.balance.finite_lr import mean_log_abs_normal, sgd_balance_decay
 from sgdnoise.theory.balance.general import (
     infinite_depth_density,
     stationary_density,
@@ -52,6 +54,7 @@ from sgdnoise.theory.balance.rates import (
 __all__ = [
     "StationaryDensity", "balance_rate", "closed_form_density", "critical_temperature", "depth0_log_density",
     "depth1_log_density", "effective_temperature", "growth_rate_at_origin", "infinite_depth_density",
-    "predicted_log_imbalance", "sgd_growth_rate_at_origin", "stationary_density", "stationary_variance",
+    "mean_log_abs_normal", "predicted_log_imbalance", "sgd_balance_decay", "sgd_growth_rate_at_origin",
+    "stationary_density", "stationary_variance",
     "tail_exponent", "truncated_power_law_mle", "v_scale", "windowed_power_law_exponent",
 ]

@@ -51,7 +51,7 @@ def balance_rate(moments: DataMoments, v: np.ndarray | float, T: float,
 
 def predicted_log_imbalance(moments: DataMoments, T: float, weight_decay: float,
                             integrals: np.ndarray, times: np.ndarray,
-                            discrete: bool = False) -> np.ndarray:
+                            discrete: bool = False, gaussian_steps: bool = False) -> np.ndarray:
     """Predicted ``log|u_k^2 - u_{k+1}^2|(t) - log|.|(0)`` along recorded paths.
 
     Integrates the law of balance (:func:`balance_rate`) along each path:
@@ -61,21 +61,30 @@ def predicted_log_imbalance(moments: DataMoments, T: float, weight_decay: float,
     multiplies the imbalance by ``(1 - 2 gamma dt)^2 - dt^2 G^2 P_k`` with ``G`` the
     (batch or Euler-Maruyama) gradient along ``v``, and ``E[dt^2 G^2] = 4 T g dt + m^2 dt^2``,
     so ``-sum dt^2 m(v)^2 P_k`` is added, ``m = 2 (beta_1 v - beta_2)`` (from
-    ``integrals[..., 3:6]``).  The next terms are ``O(dt^2)`` per unit time.
+    ``integrals[..., 3:6]``).  With ``gaussian_steps`` (Euler-Maruyama, whose step
+    ``c = -m dt + sigma sqrt(dt) xi`` is Gaussian) the second order of ``-log|1 - c^2 P_k|``,
+    ``E[c^4] P_k^2 / 2 = (3/2) sigma^4 dt^2 P_k^2 + O(dt^3)`` with ``sigma^2 = 4 T g``, is added
+    too: ``-24 T^2 sum dt^2 P_k^2 g(v)^2`` (from ``integrals[..., 6:11]``; docs/theory.md §6d).
 
     Parameters
     ----------
-    integrals : ndarray (..., 6)
+    integrals : ndarray (..., 11)
         The path sums recorded by the simulators, for one pair of layers.
     times : ndarray
         Broadcastable to ``integrals[..., 0]``.
     """
     a1, a2, a3 = moments.alpha1, moments.alpha2, moments.alpha3
-    I0, I1, I2, J0, J1, J2 = np.moveaxis(np.asarray(integrals, dtype=np.float64), -1, 0)
+    sums = np.moveaxis(np.asarray(integrals, dtype=np.float64), -1, 0)
+    I0, I1, I2, J0, J1, J2 = sums[:6]
     log_ratio = -4.0 * T * (a1 * I2 - 2.0 * a2 * I1 + a3 * I0) - 4.0 * weight_decay * times
-    if discrete:
+    if discrete or gaussian_steps:
         b1, b2 = moments.beta1, moments.beta2
         log_ratio = log_ratio - 4.0 * (b1 * b1 * J2 - 2.0 * b1 * b2 * J1 + b2 * b2 * J0)
+    if gaussian_steps:
+        K0, K1, K2, K3, K4 = sums[6:11]
+        g_squared = (a1 * a1 * K4 - 4.0 * a1 * a2 * K3 + (4.0 * a2 * a2 + 2.0 * a1 * a3) * K2
+                     - 4.0 * a2 * a3 * K1 + a3 * a3 * K0)
+        log_ratio = log_ratio - 24.0 * T * T * g_squared
     return log_ratio
 
 
