@@ -108,3 +108,18 @@ def test_net_extractor_and_showcase_numbers(tmp_path, monkeypatch):
     save_kuehn_rosenow_net(result, out)
     assert (tmp_path / "figure" / "kuehn_rosenow_net.png").is_file()
     assert json.loads((tmp_path / "figure" / "summary.json").read_text())["status"] == "completed"
+
+
+def test_collect_writes_zarr(tmp_path, monkeypatch):
+    import pytest
+
+    pytest.importorskip("zarr")
+    import xarray as xr
+
+    from sgdnoise.sweeps.collect import write
+
+    result, _ = fake_net_sweep(tmp_path, monkeypatch)
+    path = write(result.dataset, tmp_path / "sweep.zarr", "zarr")
+    back = xr.open_zarr(path)
+    np.testing.assert_array_equal(back["var_theta"].values, result.dataset["var_theta"].values)
+    assert list(back["cell_status"].values) == ["done"] * 7
