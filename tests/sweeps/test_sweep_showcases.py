@@ -9,7 +9,7 @@ from sgdnoise.sweeps.showcases import crossing
 
 def test_registered():
     entries = registry()
-    assert {"sweep-lambda-cross", "sweep-gross-fig5"} <= set(entries)
+    assert {"sweep-lambda-cross", "sweep-gross-fig5", "sweep-kuehn-rosenow-net"} <= set(entries)
 
 
 def test_crossing_of_a_known_curve():

@@ -12,25 +12,27 @@ from sgdnoise.sweeps.collect import collect, write
 from sgdnoise.sweeps.executors import EXECUTORS
 from sgdnoise.sweeps.grid import SweepSpec
 from sgdnoise.sweeps.runner import run_sweep
-from sgdnoise.sweeps.store import SweepStatus, status
+from sgdnoise.sweeps.store import SweepStatus, describe_progress, read_lock, status
 
 
-def _print_status(state: SweepStatus, verbose: bool = True) -> None:
+def _print_status(state: SweepStatus, folder: Path | None = None) -> None:
+    """Counts; with ``folder``, every cell (running ones with what their worker last reported)."""
     counts = state.counts()
     print(", ".join(f"{n} {k}" for k, n in counts.items()) + f" (of {sum(counts.values())} cells)")
-    if not verbose:
+    if folder is None:
         return
     for kind in ("done", "running", "failed", "remaining"):
         for cell in getattr(state, kind):
             where = ", ".join(f"{k}={v}" for k, v in cell.point.items()) or "base"
-            print(f"  {kind:9s} {cell.id}  {where}")
+            now = f": {describe_progress(read_lock(folder, cell.id))}" if kind == "running" else ""
+            print(f"  {kind:9s} {cell.id}  {where}{now}")
 
 
 def sweep_command(args: argparse.Namespace) -> int:
     spec = SweepSpec.read(args.sweep)
     state = run_sweep(spec, args.out, args.executor, args.workers, args.scheduler, args.retries,
                       not args.no_progress)
-    _print_status(state, verbose=False)
+    _print_status(state)
     for cell in state.failed:
         from sgdnoise.sweeps.store import read_record
 
@@ -40,7 +42,7 @@ def sweep_command(args: argparse.Namespace) -> int:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    _print_status(status(args.dir))
+    _print_status(status(args.dir), args.dir)
     return 0
 
 
@@ -95,6 +97,11 @@ REPRODUCTIONS = {
         "Kuehn & Rosenow lambda_cross = 3(1-beta)S/(lr P) measured across batch size, lr and momentum "
         "(a sweep: epoch vs with-replacement Var theta ratio crossing 1/2)",
         showcases.lambda_cross, showcase_figures.save_lambda_cross,
+        lambda result: 0 if result.status == "completed" else 1),
+    "sweep-kuehn-rosenow-net": Reproduction(
+        "Kuehn & Rosenow Figs. 20-21, smaller, as a sweep: LeNet-5 on digits, Var theta, Var v and tau against "
+        "lambda for several batch sizes, lr and momenta, epoch vs with replacement",
+        showcases.kuehn_rosenow_net, showcase_figures.save_kuehn_rosenow_net,
         lambda result: 0 if result.status == "completed" else 1),
     "sweep-gross-fig5": Reproduction(
         "Gross et al. Fig. 5 over P/N as a sweep: tr Var theta measured vs exact, continuum, detailed balance",

@@ -2,10 +2,11 @@
 
 Dimensions: the swept keys (grid keys, the zip axis, ``seed``) and each
 experiment's own dimensions (``direction`` for the per-eigendirection arrays of
-``linear``; ``sampling`` for ``demo``).  Variables: measured values, their
-standard errors and the predictions.  Cells that failed or have not run are NaN.
-One small extractor per experiment reads a cell's result folder; experiments
-without one get every numeric value of ``summary.json`` and ``arrays.npz``.
+``linear``; ``sampling`` for ``demo``; ``sampling`` and ``direction`` for
+``net``).  Variables: measured values, their standard errors and the
+predictions.  Cells that failed or have not run are NaN.  One small extractor
+per experiment reads a cell's result folder; experiments without one get every
+numeric value of ``summary.json`` and ``arrays.npz``.
 """
 from __future__ import annotations
 
@@ -73,6 +74,30 @@ def demo(folder: Path) -> Variables:
     return out
 
 
+NET_QUANTITIES = ("var_theta", "var_v", "tau")
+NET_SCALARS = ("lambda_cross", "tau_sgd", "batches_per_epoch", "n_train", "n_parameters")
+
+
+def net(folder: Path) -> Variables:
+    """``net``: measured Var theta, Var v, tau (± s.e.) and the Kühn-Rosenow prediction per sampler and direction."""
+    summary = json.loads((folder / "summary.json").read_text())
+    out: Variables = {k: ((), _float(summary.get(k))) for k in NET_SCALARS}
+    if "hessian_eigenvalues" in summary:
+        out["hessian_eigenvalues"] = (("direction",), _float(summary["hessian_eigenvalues"]))
+    measured = summary.get("measured", {})
+    samplings = list(measured.get("var_theta", {}))
+    if not samplings:  # stopped before any late phase was recorded
+        return out
+    theory = summary.get("theory", {}).get("kuehn_rosenow", {})
+    for quantity in NET_QUANTITIES:
+        for name, block in ((quantity, measured.get(quantity, {})),
+                            (f"{quantity}_stderr", measured.get(f"{quantity}_stderr", {})),
+                            (f"kuehn_rosenow_{quantity}", theory.get(quantity, {}))):
+            out[name] = (("sampling", "direction"), _stack([_float(block.get(s)) for s in samplings]))
+    out["sampling"] = (("sampling",), np.array(samplings))
+    return out
+
+
 def generic(folder: Path) -> Variables:
     """Any experiment: every numeric leaf of ``summary.json`` and every numeric array of ``arrays.npz``."""
     summary = json.loads((folder / "summary.json").read_text())
@@ -100,7 +125,7 @@ def generic(folder: Path) -> Variables:
 
 
 #: Extractors by experiment name; experiments not listed use :func:`generic`.
-EXTRACTORS: dict[str, Callable[[Path], Variables]] = {"linear": linear, "demo": demo}
+EXTRACTORS: dict[str, Callable[[Path], Variables]] = {"linear": linear, "demo": demo, "net": net}
 
 
 def _stack(arrays: list[np.ndarray]) -> np.ndarray:

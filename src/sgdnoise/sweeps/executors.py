@@ -52,7 +52,9 @@ def run_cell(spec: dict[str, Any], mapping: dict[str, Any], sweep_dir: str) -> d
     Parameters
     ----------
     spec : dict
-        ``{"experiment": NAME, "retries": n, "threads": t or None}``.
+        ``{"experiment": NAME, "retries": n, "threads": t or None, "progress": bool}``; with
+        ``progress`` the cell's progress bars report to its lock file (shown by the driver and
+        ``sgdnoise status``) instead of drawing.
     mapping : dict
         The cell's complete config (``config.to_mapping()``).
     sweep_dir : str
@@ -61,7 +63,8 @@ def run_cell(spec: dict[str, Any], mapping: dict[str, Any], sweep_dir: str) -> d
     from sgdnoise.report.folder import ResultFolder
     from sgdnoise.sweeps.grid import cell_id
     from sgdnoise.sweeps.registry import lookup
-    from sgdnoise.sweeps.store import cell_dir, drop_lock, take_lock, write_record
+    from sgdnoise.progress import report_to
+    from sgdnoise.sweeps.store import cell_dir, drop_lock, report_progress, take_lock, write_record
 
     if threading.current_thread() is threading.main_thread():  # Ctrl-C is the driver's to handle
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -69,22 +72,28 @@ def run_cell(spec: dict[str, Any], mapping: dict[str, Any], sweep_dir: str) -> d
     entry = lookup(spec["experiment"])
     cid = cell_id(spec["experiment"], mapping)
     folder = cell_dir(sweep_dir, cid)
-    take_lock(sweep_dir, cid)
+    lock = take_lock(sweep_dir, cid)
+    progress = bool(spec.get("progress"))
+    previous = report_to(lambda state: report_progress(sweep_dir, cid, lock, state)) if progress else None
     record: dict[str, Any] = {"id": cid, "experiment": spec["experiment"], "config": mapping}
     started = time.time()
-    for attempt in range(1, int(spec.get("retries", 1)) + 2):
-        start = time.perf_counter()
-        try:
-            config = entry.config_class.from_mapping(mapping)
-            shutil.rmtree(folder / "result", ignore_errors=True)  # what a killed attempt left
-            result = entry.run(config, False, folder / "checkpoints")
-            entry.save(result, ResultFolder(folder / "result", "result").prepare())
-            record.update(status="done", error=None, traceback=None,
-                          run_status=getattr(result, "status", "completed"))
-            break
-        except Exception as exc:  # recorded, then retried
-            record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
-                          traceback=traceback.format_exc(), run_status=None)
+    try:
+        for attempt in range(1, int(spec.get("retries", 1)) + 2):
+            start = time.perf_counter()
+            try:
+                config = entry.config_class.from_mapping(mapping)
+                shutil.rmtree(folder / "result", ignore_errors=True)  # what a killed attempt left
+                result = entry.run(config, progress, folder / "checkpoints")
+                entry.save(result, ResultFolder(folder / "result", "result").prepare())
+                record.update(status="done", error=None, traceback=None,
+                              run_status=getattr(result, "status", "completed"))
+                break
+            except Exception as exc:  # recorded, then retried
+                record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+                              traceback=traceback.format_exc(), run_status=None)
+    finally:
+        if progress:
+            report_to(previous)
     record.update(attempts=attempt, wall_seconds=time.perf_counter() - start, started=started,
                   finished=time.time(), host=socket.gethostname(), pid=os.getpid(), versions=_versions())
     write_record(sweep_dir, record)
@@ -145,6 +154,30 @@ class LocalBackend:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+def local_cluster(workers: int) -> Any:
+    """A ``distributed.LocalCluster`` on 127.0.0.1: ``workers`` processes of one thread, tuned for cells.
+
+    Two of Dask's defaults cost a CPU-bound cell time (measured in benchmarks/README.md):
+    the nanny starts each worker with ``MALLOC_TRIM_THRESHOLD_=65536``, which also fixes glibc's
+    mmap threshold at 128 KiB, so every NumPy temporary above that is a fresh ``mmap`` with its
+    pages faulted in again (20 times the page faults, +20 % CPU time per cell); and the worker's
+    statistical profiler samples the task thread every 10 ms.  Both are switched off here (the
+    thread limits of ``distributed.nanny.pre-spawn-environ`` are kept), and the event loop's
+    tick and system monitor (for dashboards) wake every 1 s and 5 s instead of 20 ms and 0.5 s.
+    """
+    import dask
+    from distributed import LocalCluster
+
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ") or {})
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ,
+                          "distributed.worker.profile.enabled": False,
+                          "distributed.admin.tick.interval": "1s",
+                          "distributed.admin.system-monitor.interval": "5s"}):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                            dashboard_address=None)
+
+
 class DaskBackend:
     """Dask distributed: ``Client(scheduler)`` or a ``LocalCluster`` on 127.0.0.1 for the run."""
 
@@ -152,12 +185,11 @@ class DaskBackend:
     window: int | None = None
 
     def __init__(self, workers: int, scheduler: str | None, retries: int) -> None:
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
         self.cluster = None
         if scheduler is None:
-            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                        host="127.0.0.1", dashboard_address=None)
+            self.cluster = local_cluster(workers)
             scheduler = self.cluster.scheduler_address
         self.client = Client(scheduler)
         self.retries = retries

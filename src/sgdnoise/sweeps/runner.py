@@ -11,7 +11,8 @@ from sgdnoise.interrupts import stop_requested
 from sgdnoise.progress import progress_bar
 from sgdnoise.sweeps.executors import EXECUTORS, failed_record, make_backend
 from sgdnoise.sweeps.grid import Cell, SweepSpec
-from sgdnoise.sweeps.store import SweepStatus, drop_lock, prepare, read_record, status, write_record
+from sgdnoise.sweeps.store import (SweepStatus, describe_progress, drop_lock, is_running, prepare, read_lock,
+                                   read_record, status, write_record)
 
 
 def _check(executor: str, workers: int | None, retries: int) -> None:
@@ -37,22 +38,54 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, executor: str = "local", w
     sweep_dir = prepare(sweep_dir, spec)
     todo = [c for c in cells if (read_record(sweep_dir, c.id) or {}).get("status") != "done"]
     workers = workers or min(len(todo), os.cpu_count() or 1) or 1
-    job = {"experiment": spec.experiment, "retries": retries,
-           "threads": max(1, (os.cpu_count() or 1) // workers)}
     counts = Counter(done=len(cells) - len(todo))
     bar = progress_bar(progress, total=len(cells), initial=counts["done"], desc="sweep", unit="cell")
+    job = {"experiment": spec.experiment, "retries": retries,
+           "threads": max(1, (os.cpu_count() or 1) // workers), "progress": not bar.disable}
+    lines = CellLines(not bar.disable, sweep_dir, min(workers, len(todo)))
     if todo:
         backend = make_backend(executor, workers, scheduler, retries, sweep_dir, spec.submitit)
         try:
-            _drive(backend, todo, job, str(sweep_dir), retries, counts, bar)
+            _drive(backend, todo, job, str(sweep_dir), retries, counts, bar, lines)
         finally:
             backend.close()
+    lines.close()
     bar.close()
     return status(sweep_dir, cells)
 
 
+class CellLines:
+    """Status lines under the sweep bar, one per running cell (at most ``lines``).
+
+    Each shows the cell's swept values and what its worker last reported (the description and
+    step count of its current progress bar, from the cell's lock file; docs/sweeps.md).
+    """
+
+    def __init__(self, show: bool, sweep_dir: Path, lines: int) -> None:
+        self.sweep_dir = sweep_dir
+        self.bars = [progress_bar(True, total=0, position=i + 1, bar_format="{desc}", desc="")
+                     for i in range(lines)] if show else []
+
+    def update(self, cells: list[Cell]) -> None:
+        """Show the running cells among ``cells`` (those with a lock and no record yet)."""
+        if not self.bars:
+            return
+        texts = []
+        for cell in cells:
+            lock = read_lock(self.sweep_dir, cell.id) if is_running(self.sweep_dir, cell.id) else None
+            if lock is not None and len(texts) < len(self.bars):
+                where = ", ".join(f"{k}={v}" for k, v in cell.point.items()) or "base"
+                texts.append(f"  {cell.id[:8]} {where}: {describe_progress(lock)}")
+        for i, bar in enumerate(self.bars):
+            bar.set_description_str(texts[i] if i < len(texts) else "", refresh=True)
+
+    def close(self) -> None:
+        for bar in self.bars:
+            bar.close()
+
+
 def _drive(backend: Any, todo: list[Cell], job: dict[str, Any], sweep_dir: str, retries: int,
-           counts: Counter, bar: Any) -> None:
+           counts: Counter, bar: Any, lines: CellLines) -> None:
     """Submit the cells (at most ``backend.window`` at once), collect outcomes, resubmit lost workers."""
     queue = list(reversed(todo))
     pending: dict[Any, Cell] = {}
@@ -61,7 +94,9 @@ def _drive(backend: Any, todo: list[Cell], job: dict[str, Any], sweep_dir: str, 
         while queue and (backend.window is None or len(pending) < backend.window):
             cell = queue.pop()
             pending[backend.submit(job, cell.mapping, sweep_dir)] = cell
-        bar.set_postfix(done=counts["done"], failed=counts["failed"], running=len(pending))
+        running = sum(is_running(sweep_dir, cell.id) for cell in pending.values())
+        bar.set_postfix(done=counts["done"], failed=counts["failed"], running=running)
+        lines.update(list(pending.values()))
         for handle, outcome in backend.wait(list(pending)):
             cell = pending.pop(handle)
             if stop_requested():  # its worker may have been stopped: no record, the cell stays remaining

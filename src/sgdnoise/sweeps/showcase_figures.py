@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from sgdnoise.report.figures import plt
+from sgdnoise.report.figures import add_footer, plt
 from sgdnoise.report.folder import ResultFolder
-from sgdnoise.sweeps.showcases import SweepShowcase
+from sgdnoise.sweeps.showcases import (NET_BASE, NET_SETTINGS, NET_WINDOW_TAUS, SweepShowcase,
+                                        net_equilibrated)
 
 
 def _write_dataset(result: SweepShowcase, folder: ResultFolder) -> None:
@@ -58,5 +59,70 @@ def save_gross_fig5(result: SweepShowcase, folder: ResultFolder) -> None:
            title="Gross et al. Fig. 5 over P/N (sweep)")
     ax.legend()
     folder.save_figure(fig, "gross_fig5", "normalised tr Var θ against P/N: SGD and three theories")
+    _write_dataset(result, folder)
+    folder.write_summary(result.to_summary())
+
+
+#: Columns of kuehn_rosenow_net.png: (title, label of a setting, indices into NET_SETTINGS).
+NET_COLUMNS = (("batch size S varied", lambda s: f"S = {s[0]}", (1, 0, 2)),
+               ("learning rate varied", lambda s: f"lr = {s[1]:g}", (4, 0, 3)),
+               ("momentum β varied", lambda s: f"β = {s[2]:g}", (5, 0, 6)))
+NET_ROWS = (("var_theta", "Var θ_i"), ("var_v", "Var v_i,  v = θ_k − θ_(k−1)"), ("tau", "τ_i (steps)"))
+
+
+def _net_panel(ax, ds, quantity: str, index: int, colour: str, ok) -> None:
+    """One setting in one panel: measured ±2 s.e. per sampler (faint where not equilibrated), theory lines."""
+    lam = ds["hessian_eigenvalues"].values[index]
+    order = np.argsort(lam)
+    for j, sampling in enumerate(str(s) for s in ds["sampling"].values):
+        epoch = sampling == "epoch"
+        y, err = ds[quantity].values[index, j], ds[f"{quantity}_stderr"].values[index, j]
+        for mask, alpha in ((ok[index, j], 1.0), (~ok[index, j], 0.3)):
+            ax.errorbar(lam[mask], y[mask], yerr=2 * err[mask], fmt="o" if epoch else "s", ms=3.5, capsize=1.5,
+                        color=colour, mfc=colour if epoch else "none", alpha=alpha, lw=0.8)
+        ax.plot(lam[order], ds[f"kuehn_rosenow_{quantity}"].values[index, j][order], "-" if epoch else "--",
+                color=colour, lw=0.9)
+    ax.axvline(float(ds["lambda_cross"].values[index]), color=colour, ls=":", lw=0.9)
+
+
+def save_kuehn_rosenow_net(result: SweepShowcase, folder: ResultFolder) -> None:
+    """``kuehn_rosenow_net.png``: Var theta, Var v, tau against lambda as S, lr and beta vary (Figs. 20-21)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import NullFormatter
+
+    ds = result.dataset
+    if "var_theta" in ds:
+        ok = net_equilibrated(ds, NET_BASE["epochs"])
+        fig, axes = plt.subplots(3, 3, figsize=(13, 11.5), sharex="col")
+        for col, (title, label, indices) in enumerate(NET_COLUMNS):
+            handles = []
+            for colour, index in zip(("C0", "C1", "C2"), indices):
+                for row, (quantity, _) in enumerate(NET_ROWS):
+                    _net_panel(axes[row, col], ds, quantity, index, colour, ok)
+                handles.append(Line2D([], [], color=colour, marker="o", label=label(NET_SETTINGS[index])))
+            axes[0, col].set_title(title)
+            axes[0, col].legend(handles=handles, fontsize=7)
+            for row, (_, ylabel) in enumerate(NET_ROWS):
+                axes[row, col].set(xscale="log", yscale="log", ylabel=ylabel if col == 0 else None)
+                axes[row, col].xaxis.set_minor_formatter(NullFormatter())
+            axes[-1, col].set_xlabel("Hessian eigenvalue λ_i")
+        styles = [Line2D([], [], color="k", marker="o", ls="none", label="epoch, measured ±2 s.e."),
+                  Line2D([], [], color="k", marker="s", mfc="none", ls="none",
+                         label="with replacement, measured ±2 s.e."),
+                  Line2D([], [], color="k", ls="-", label="Kühn-Rosenow, epoch"),
+                  Line2D([], [], color="k", ls="--", label="Kühn-Rosenow, with replacement"),
+                  Line2D([], [], color="k", ls=":", label="λ_cross = 3(1−β)S/(lr P)"),
+                  Line2D([], [], color="k", marker="o", alpha=0.3, ls="none",
+                         label=f"faint: window < {NET_WINDOW_TAUS} τ_i (not equilibrated)")]
+        axes[1, 0].legend(handles=styles, fontsize=6.5, loc="lower left")
+        add_footer(fig, "LeNet-5 on scikit-learn's digits, smaller than Kühn & Rosenow's runs: "
+                   f"{NET_BASE['pretrain_epochs']} pre-training epochs, {NET_BASE['burn_in_epochs']} burn-in + "
+                   f"{NET_BASE['epochs']} recorded late-phase epochs per sampler, top k = {NET_BASE['k']} "
+                   f"eigenpairs, noise {NET_BASE['noise_epochs']} epochs x {NET_BASE['noise_replicas']} replicas, "
+                   "no accuracy trainings; weight decay 0.005, seed "
+                   f"{int(result.spec.base.get('seed', 0))}. Centre: S = 64, lr = 0.005, β = 0.9.")
+        fig.tight_layout(rect=(0, 0.02, 1, 1))
+        folder.save_figure(fig, "kuehn_rosenow_net", "Var θ, Var v and τ against the Hessian eigenvalue for "
+                           "several batch sizes, learning rates and momenta, epoch vs with replacement", tight=False)
     _write_dataset(result, folder)
     folder.write_summary(result.to_summary())

@@ -45,6 +45,16 @@ SETTINGS = ((10, 0.02, 0.9), (5, 0.02, 0.9), (20, 0.02, 0.9), (10, 0.04, 0.9), (
             (10, 0.02, 0.95), (10, 0.02, 0.8))
 #: The data of sweep-lambda-cross: N features with geometric variances, P examples.
 CROSS_N, CROSS_P = 50, 1000
+#: (batch, lr, momentum) of sweep-kuehn-rosenow-net: the centre (net's defaults), then one changed at a time.
+NET_SETTINGS = ((64, 0.005, 0.9), (32, 0.005, 0.9), (128, 0.005, 0.9), (64, 0.01, 0.9), (64, 0.0025, 0.9),
+                (64, 0.005, 0.8), (64, 0.005, 0.95))
+#: The shrunk ``net`` run of every cell (the defaults: 60 pre-training, 100 + 100 late-phase epochs,
+#: k = 40, noise 20 epochs x 8 replicas, spectral density, trace and 3 accuracy trainings).
+NET_BASE = {"model": "lenet", "data": "digits", "pretrain_epochs": 40, "burn_in_epochs": 50, "epochs": 150,
+            "k": 16, "noise_epochs": 5, "noise_replicas": 4, "slq_vectors": 0, "trace_samples": 0,
+            "accuracy_seeds": 0}
+#: A direction counts as equilibrated when the recorded window holds this many measured tau_i.
+NET_WINDOW_TAUS = 20
 GROSS_RATIOS = (1.05, 1.2, 1.5, 2.0, 4.0, 10.0)
 GROSS = {"N": 50, "lr": 0.1, "batch_size": 10, "label_noise": 0.25}
 
@@ -168,4 +178,57 @@ def gross_fig5(seed: int, progress: bool = True) -> SweepShowcase:
     result.numbers = {"P_over_N": list(GROSS_RATIOS), "normalisation": "lr sigma_eps^2 / (2 S)",
                       "normalised_trace": traces,
                       "exact_trace_z": ds["exact_trace_z"].values}
+    return result
+
+
+def _geometric_mean(values: np.ndarray) -> float | None:
+    values = values[np.isfinite(values) & (values > 0)]
+    return float(np.exp(np.mean(np.log(values)))) if values.size else None
+
+
+def net_equilibrated(ds: Any, epochs: int) -> np.ndarray:
+    """Per setting, sampler and direction: the recorded window holds >= NET_WINDOW_TAUS measured tau_i."""
+    window = epochs * ds["batches_per_epoch"]
+    return (window >= NET_WINDOW_TAUS * ds["tau"]).values
+
+
+def kuehn_rosenow_net(seed: int, progress: bool = True) -> SweepShowcase:
+    """``sweep-kuehn-rosenow-net``: Kühn & Rosenow Figs. 20-21, smaller (see docs/sweeps.md, Showcases).
+
+    LeNet-5 on the digits (``net``, :data:`NET_BASE`) at the seven (S, lr, beta) of
+    :data:`NET_SETTINGS` (a zip axis); every cell measures both samplers from the same pre-trained
+    point.  Per setting: lambda_cross = 3 (1 - beta) S / (lr P) (docs/theory.md §3d), and over the
+    directions below and above it the geometric mean of Var theta(epoch) / Var theta(with
+    replacement), measured and Kühn-Rosenow, and of measured / predicted Var theta per sampler
+    (equilibrated directions only: a window of at least NET_WINDOW_TAUS measured tau_i).
+    """
+    spec = SweepSpec.from_mapping({
+        "experiment": "net", "base": {**NET_BASE, "seed": seed},
+        "zip": {"batch": [s[0] for s in NET_SETTINGS], "lr": [s[1] for s in NET_SETTINGS],
+                "momentum": [s[2] for s in NET_SETTINGS]}})
+    result = _run("sweep-kuehn-rosenow-net", spec, seed, progress)
+    ds = result.dataset
+    if "var_theta" not in ds:
+        return result
+    ok = net_equilibrated(ds, NET_BASE["epochs"])
+    samplings = [str(s) for s in ds["sampling"].values]
+    e, w = samplings.index("epoch"), samplings.index("with-replacement")
+    rows = []
+    for i, (S, lr, beta) in enumerate(NET_SETTINGS):
+        lam, cross = ds["hessian_eigenvalues"].values[i], float(ds["lambda_cross"].values[i])
+        measured, theory = ds["var_theta"].values[i], ds["kuehn_rosenow_var_theta"].values[i]
+        row: dict[str, Any] = {"batch": S, "lr": lr, "momentum": beta, "lambda_cross": cross,
+                               "tau_sgd": float(ds["tau_sgd"].values[i]),
+                               "equilibrated_directions": {s: int(ok[i, j].sum()) for j, s in enumerate(samplings)}}
+        for side, mask in (("below", lam < cross), ("above", lam >= cross)):
+            both = mask & ok[i, e] & ok[i, w]
+            row[side] = {"directions": int(mask.sum()), "equilibrated_in_both": int(both.sum()),
+                         "measured_epoch_over_with_replacement": _geometric_mean(measured[e, both] / measured[w, both]),
+                         "theory_epoch_over_with_replacement": _geometric_mean(theory[e, mask] / theory[w, mask])}
+            row[side]["measured_over_theory"] = {
+                s: _geometric_mean(measured[j, mask & ok[i, j]] / theory[j, mask & ok[i, j]])
+                for j, s in enumerate(samplings)}
+        rows.append(row)
+    result.numbers = {"settings": rows, "equilibrated": f"recorded window >= {NET_WINDOW_TAUS} measured tau_i",
+                      "ratios": "geometric means over the directions below / above lambda_cross"}
     return result

@@ -5,7 +5,7 @@ Layout of a sweep folder::
     SWEEP_DIR/sweep.toml              the spec (a copy of SWEEP.toml)
     SWEEP_DIR/cells/<id>/result/      the cell's result folder (the experiment's own save)
     SWEEP_DIR/cells/<id>/checkpoints/ checkpoints of experiments that resume
-    SWEEP_DIR/cells/<id>/lock         {pid, host, time} while a worker runs the cell
+    SWEEP_DIR/cells/<id>/lock         {pid, host, time, progress} while a worker runs the cell
     SWEEP_DIR/cells/<id>/record.json  written LAST: {id, config, status, error, traceback, ...}
 
 A cell is done only when its ``record.json`` says so.  Every file is written
@@ -67,14 +67,41 @@ def write_record(sweep_dir: Path | str, record: dict[str, Any]) -> None:
     write_atomic(cell_dir(sweep_dir, record["id"]) / RECORD, json.dumps(to_jsonable(record), indent=1) + "\n")
 
 
-def take_lock(sweep_dir: Path | str, cid: str) -> None:
-    """Mark the cell as running on this host and process."""
+def take_lock(sweep_dir: Path | str, cid: str) -> dict[str, Any]:
+    """Mark the cell as running on this host and process; return the lock."""
     lock = {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
     write_atomic(cell_dir(sweep_dir, cid) / LOCK, json.dumps(lock) + "\n")
+    return lock
+
+
+def report_progress(sweep_dir: Path | str, cid: str, lock: dict[str, Any], state: dict[str, Any]) -> None:
+    """Rewrite the cell's lock with the state of its latest progress bar (``progress``: desc, n, total, unit)."""
+    write_atomic(cell_dir(sweep_dir, cid) / LOCK, json.dumps({**lock, "progress": state}) + "\n")
+
+
+def read_lock(sweep_dir: Path | str, cid: str) -> dict[str, Any] | None:
+    """The cell's lock (with ``progress`` once the cell reported any), or None."""
+    try:
+        return json.loads((cell_dir(sweep_dir, cid) / LOCK).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
 
 
 def drop_lock(sweep_dir: Path | str, cid: str) -> None:
     (cell_dir(sweep_dir, cid) / LOCK).unlink(missing_ok=True)
+
+
+def describe_progress(lock: dict[str, Any] | None) -> str:
+    """``"SGD epoch 12000/60000 step"`` from a lock's latest progress report ("starting" before any)."""
+    state = (lock or {}).get("progress")
+    if not state:
+        return "starting"
+
+    def number(x: float) -> str:
+        return f"{int(x)}" if float(x).is_integer() else f"{x:.4g}"
+
+    total = f"/{number(state['total'])}" if state.get("total") else ""
+    return f"{state.get('desc') or 'running'} {number(state.get('n', 0))}{total} {state.get('unit') or 'it'}"
 
 
 def _alive(pid: int) -> bool:
@@ -93,9 +120,8 @@ def _alive(pid: int) -> bool:
 
 def is_running(sweep_dir: Path | str, cid: str) -> bool:
     """A lock of a live process (another host's lock counts as live)."""
-    try:
-        lock = json.loads((cell_dir(sweep_dir, cid) / LOCK).read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+    lock = read_lock(sweep_dir, cid)
+    if lock is None:
         return False
     return lock.get("host") != socket.gethostname() or _alive(int(lock.get("pid", -1)))
 
