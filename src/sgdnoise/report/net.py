@@ -129,7 +129,8 @@ def plot_measurements(folder: ResultFolder, result: NetResult) -> dict[str, str]
         plot_fluctuations(folder, runs, theories, {"lambda_cross": result.lambda_cross, "tau_SGD": result.tau_sgd},
                           description="Var theta, Var v, tau against lambda")
     M = result.batches_per_epoch
-    series = {s: AutocorrelationSeries.from_trace(r.autocorrelation_trace, r.noise_kernel, f"theory (M = {M})")
+    series = {s: AutocorrelationSeries.from_trace(r.autocorrelation_trace, r.noise_kernel,
+                                                  "theory" + (f" (M = {M})" if s == "epoch" else ""))
               for s, r in result.samplers.items()}
     plot_noise_autocorrelation(folder, series, title="Gradient-noise autocorrelation at the pre-trained point",
                                description="projected noise autocorrelation by lag")

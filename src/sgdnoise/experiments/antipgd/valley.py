@@ -87,9 +87,12 @@ class ValleyResult:
                              for k in OBSERVABLES}
         leading_end, corrected_end = theory.valley_stationary_trace(s.lr, s.sigma, s.dim)
         measured, se = self.stationary("anti-pgd")
-        z_moments = self.deviations("hessian_trace", self.moments)
         lead = self.paths["anti-pgd"]["hessian_trace_z"].mean(-1)[1:]
         predicted_z = (self.leading.u2 + s.dim * self.leading.v2)[1:len(lead) + 1]
+
+        def largest(values: np.ndarray) -> float:
+            return float(np.max(np.abs(values))) if values.size else float("nan")
+
         return {
             "config": asdict(s), "status": self.status, "final": final,
             "anti_pgd_end_point": {
@@ -97,14 +100,14 @@ class ValleyResult:
                 "averaged_over": f"last {s.stationary_fraction:g} of the steps, per replica, then over replicas",
                 "predicted_leading_order_2_d_sigma2": leading_end,
                 "predicted_with_z_scatter": corrected_end,
-                "z_score_leading": (measured - leading_end) / se,
-                "z_score_with_scatter": (measured - corrected_end) / se},
+                "z_score_leading": (measured - leading_end) / se if se > 0 else float("nan"),
+                "z_score_with_scatter": (measured - corrected_end) / se if se > 0 else float("nan")},
             "anti_pgd_path": {
-                "moment_recursion_max_abs_z_score_tr_H_theta": float(np.abs(z_moments).max()),
-                "moment_recursion_max_abs_z_score_loss": float(np.abs(self.deviations("loss", self.moments)).max()),
-                "moment_recursion_max_abs_z_score_tr_H_z": float(np.abs(
-                    self.deviations("hessian_trace", self.moments, z=True)).max()),
-                "leading_order_largest_relative_error_tr_H_z": float(np.max(np.abs(predicted_z / lead - 1)))},
+                "moment_recursion_max_abs_z_score_tr_H_theta": largest(self.deviations("hessian_trace", self.moments)),
+                "moment_recursion_max_abs_z_score_loss": largest(self.deviations("loss", self.moments)),
+                "moment_recursion_max_abs_z_score_tr_H_z": largest(
+                    self.deviations("hessian_trace", self.moments, z=True)),
+                "leading_order_largest_relative_error_tr_H_z": largest(predicted_z / lead - 1)},
             "pgd": {"stationary_hessian_trace": dict(zip(("mean", "stderr"), self.stationary("pgd"))),
                     "stability_edge_2_over_lr": 2 / s.lr},
             "gd": {"final_hessian_trace": float(self.paths["gd"]["hessian_trace"][-1, 0]),
