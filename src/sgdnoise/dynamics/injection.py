@@ -154,6 +154,19 @@ class WideningValley(nn.Module):
         return float((self.u**2).sum() + self.u.numel() * self.v**2)
 
 
+def injected_sgd(method: str, model: nn.Module, lr: float, sigma: float, seed: int = 0) -> Any:
+    """``torch.optim.SGD`` over ``model`` (plain for ``"gd"``), wrapped by :class:`PerturbedGD` for
+    ``"pgd"`` or :class:`AntiPGD` for ``"anti-pgd"``."""
+    if method not in INJECTIONS:
+        raise UsageError(f"method must be one of {', '.join(INJECTIONS)}; got {method!r}")
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    if method == "pgd":
+        return PerturbedGD(optimizer, sigma, seed)
+    if method == "anti-pgd":
+        return AntiPGD(optimizer, sigma, seed)
+    return optimizer
+
+
 def widening_valley(method: str, steps: int = 20_000, lr: float = 0.05, sigma: float = 0.1,
                     dim: int = 10, u0: float = 1.0, v0: float = 1.0, record_every: int = 100,
                     seed: int = 0, progress: bool = False) -> dict[str, np.ndarray]:
@@ -177,11 +190,7 @@ def widening_valley(method: str, steps: int = 20_000, lr: float = 0.05, sigma: f
     if steps < 1 or record_every < 1:
         raise UsageError(f"steps and record_every must be at least 1; got {steps}, {record_every}")
     model = WideningValley(dim, u0, v0)
-    optimizer: Any = torch.optim.SGD(model.parameters(), lr=lr)
-    if method == "pgd":
-        optimizer = PerturbedGD(optimizer, sigma, seed)
-    elif method == "anti-pgd":
-        optimizer = AntiPGD(optimizer, sigma, seed)
+    optimizer = injected_sgd(method, model, lr, sigma, seed)
     path: dict[str, list[float]] = {"step": [], "loss": [], "hessian_trace": [], "u_norm": [], "v": []}
     for step in progress_bar(progress, iterable=range(steps + 1), desc=method, unit="step"):
         if step % record_every == 0:
@@ -248,11 +257,7 @@ def valley_replicas(method: str, replicas: int, steps: int, lr: float, sigma: fl
     if steps < 1 or record_every < 1:
         raise UsageError(f"steps and record_every must be at least 1; got {steps}, {record_every}")
     model = WideningValleyReplicas(replicas, dim, u0, v0)
-    optimizer: Any = torch.optim.SGD(model.parameters(), lr=lr)
-    if method == "pgd":
-        optimizer = PerturbedGD(optimizer, sigma, seed)
-    elif method == "anti-pgd":
-        optimizer = AntiPGD(optimizer, sigma, seed)
+    optimizer = injected_sgd(method, model, lr, sigma, seed)
     records: dict[str, list[np.ndarray]] = {}
     recorded: list[int] = []
     status = "completed"

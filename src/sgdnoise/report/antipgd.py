@@ -16,6 +16,9 @@ from sgdnoise.report.folder import ResultFolder
 #: Legend names and colours of the methods.
 NAMES = {"gd": "GD", "pgd": "PGD (i.i.d. noise)", "anti-pgd": "Anti-PGD (anti-correlated noise)",
          "sgd-epoch": "SGD, epochs (without replacement)", "sgd-with-replacement": "SGD with replacement"}
+#: The same on the x axis of the LeNet figure.
+SHORT_NAMES = {"gd": "GD", "pgd": "PGD", "anti-pgd": "Anti-PGD", "sgd-epoch": "SGD\nepochs",
+               "sgd-with-replacement": "SGD with\nreplacement"}
 COLOURS = {"gd": "C0", "pgd": "C1", "anti-pgd": "C2", "sgd-epoch": "C3", "sgd-with-replacement": "C4"}
 
 
@@ -107,21 +110,27 @@ def save_lenet(result: LenetResult, folder: ResultFolder) -> None:
     x = np.arange(len(methods))
     for i, method in enumerate(methods):
         runs = result.runs[method]
-        jitter = np.linspace(-0.15, 0.15, len(runs)) if len(runs) > 1 else np.zeros(1)
+        jitter = np.linspace(-0.15, 0.15, len(runs)) if len(runs) > 1 else np.zeros(len(runs))
         for ax, key, err in ((axes[0], "trace", "trace_stderr"), (axes[1], "test_accuracy", None),
                              (axes[2], "train_loss", None)):
-            values = np.array([r[key] for r in runs])
-            errors = 2 * np.array([r[err] for r in runs]) if err else None
+            values = np.array([r[key] for r in runs], dtype=float)
+            errors = 2 * np.array([r[err] for r in runs], dtype=float) if err else None
             ax.errorbar(x[i] + jitter, values, yerr=errors, fmt="o", color=COLOURS[method], ms=4, alpha=0.6)
-            mean, se = mean_and_stderr(values)
-            ax.errorbar([x[i] + 0.3], [mean], yerr=[2 * se], fmt="s", color=COLOURS[method], ms=6, capsize=3)
+            mean, se = result.mean_over_seeds(method, key)
+            ax.errorbar([x[i] + 0.3], [mean], yerr=[2 * np.nan_to_num(se)], fmt="s", color=COLOURS[method],
+                        ms=6, capsize=3)
+    names = []
+    for m in methods:
+        diverged = sum(r["status"] != "completed" for r in result.runs[m])
+        names.append(SHORT_NAMES[m] + (f"\n{diverged} of {len(result.runs[m])}\ndiverged" if diverged else ""))
     for ax, label in zip(axes, (r"tr $\nabla^2 L$ after training (Hutchinson)", "test accuracy",
                                 "training loss after training")):
-        ax.set_xticks(x, [NAMES[m].replace(" (", "\n(").replace(", ", "\n") for m in methods], fontsize=7.5)
+        ax.set_xticks(x, names, fontsize=7.5)
         ax.set_ylabel(label)
     axes[2].set_yscale("log")
     axes[0].set_title("circles: seeds (± 2 s.e. of the Hutchinson estimate);\nsquares: mean over seeds ± 2 s.e.",
                       fontsize=8)
+    axes[1].set_title("PGD: i.i.d. noise; Anti-PGD: anti-correlated;\nSGD epochs: without replacement", fontsize=8)
     fig.suptitle(f"LeNet-5 on the digits: GD, PGD, Anti-PGD (sigma = {s.sigma:g}) and SGD after "
                  f"{s.pretrain_steps} + {s.steps} steps")
     add_footer(fig, result.footer())

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from sgdnoise._spec import rng, torch_seed
-from sgdnoise.dynamics.injection import AntiPGD, PerturbedGD
+from sgdnoise.dynamics.injection import INJECTIONS, injected_sgd
 from sgdnoise.dynamics.training import train
 from sgdnoise.measure.hessian import HessianOperator
 from sgdnoise.measure.spectrum import hutchinson_trace
@@ -38,6 +38,8 @@ from sgdnoise.problems.networks import build_model
 from sgdnoise.sampling import Sampler
 
 METHODS = ("gd", "pgd", "anti-pgd", "sgd-epoch", "sgd-with-replacement")
+#: What is measured after each training (NaN for a run whose loss diverged).
+METRICS = ("train_loss", "train_accuracy", "test_accuracy", "trace", "trace_stderr")
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,8 @@ class LenetSettings:
 @dataclass
 class LenetResult:
     """``runs[method]``: one dict per seed with ``train_loss``, ``train_accuracy``, ``test_accuracy``,
-    ``trace``, ``trace_stderr``, ``seconds``; ``pretrained``: the same at the common start."""
+    ``trace``, ``trace_stderr`` (NaN where the loss diverged), ``seconds`` and ``status``;
+    ``pretrained``: the same at the common start."""
 
     settings: LenetSettings
     runs: dict[str, list[dict[str, float]]] = field(default_factory=dict)
@@ -76,26 +79,31 @@ class LenetResult:
                 f"tr H: Hutchinson, {s.trace_samples} Rademacher vectors, on the training loss; "
                 f"error bars ± 2 s.e.; wall {self.wall_seconds:.0f} s; status {self.status}")
 
+    def mean_over_seeds(self, method: str, key: str) -> tuple[float, float]:
+        """Mean of ``key`` over the seeds whose run completed, with its standard error (NaN if < 2)."""
+        values = np.array([r[key] for r in self.runs[method]], dtype=float)
+        values = values[np.isfinite(values)]
+        if not values.size:
+            return float("nan"), float("nan")
+        se = float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else float("nan")
+        return float(values.mean()), se
+
     def to_summary(self) -> dict[str, Any]:
         means = {}
         for method, runs in self.runs.items():
-            means[method] = {}
+            means[method] = {"diverged": sum(r["status"] != "completed" for r in runs)}
             for key in ("trace", "test_accuracy", "train_loss"):
-                values = np.array([r[key] for r in runs])
-                se = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
-                means[method][key] = {"mean": float(values.mean()), "stderr_over_seeds": se}
+                mean, se = self.mean_over_seeds(method, key)
+                means[method][key] = {"mean": mean, "stderr_over_seeds": se}
         return {"config": asdict(self.settings), "status": self.status, "examples_train_test": self.examples,
                 "wall_seconds": self.wall_seconds, "mean_over_seeds": means, "runs": self.runs,
                 "pretrained": self.pretrained}
 
 
 def _optimizer(method: str, model: nn.Module, s: LenetSettings, seed: int) -> Any:
-    optimizer: Any = torch.optim.SGD(model.parameters(), lr=s.lr)
-    if method == "pgd":
-        return PerturbedGD(optimizer, s.sigma, torch_seed(seed, "pgd"))
-    if method == "anti-pgd":
-        return AntiPGD(optimizer, s.sigma, torch_seed(seed, "anti-pgd"))
-    return optimizer
+    """Plain SGD for GD and the SGD methods; wrapped for PGD and Anti-PGD."""
+    kind = method if method in INJECTIONS else "gd"
+    return injected_sgd(kind, model, s.lr, s.sigma, torch_seed(seed, method))
 
 
 def _sampler(method: str, n: int, s: LenetSettings, seed: int) -> Sampler:
@@ -147,11 +155,12 @@ def _run(s: LenetSettings, progress: bool) -> LenetResult:
             tick = time.perf_counter()
             log = train(model, loss_fn, data, _sampler(method, len(data[0]), s, seed), s.steps,
                         _optimizer(method, model, s, seed), progress=progress, desc=f"seed {k}: {method}")
-            if log.interrupted or log.diverged:
-                result.status = f"{'interrupted' if log.interrupted else 'diverged'}: seed {k}, {method}"
+            if log.interrupted:
+                result.status = f"interrupted: seed {k}, {method}, after {log.steps} of {s.steps} steps"
                 break
-            result.runs[method].append({**_evaluate(model, data, test, s, seed),
-                                        "seconds": time.perf_counter() - tick})
+            found = dict.fromkeys(METRICS, float("nan")) if log.diverged else _evaluate(model, data, test, s, seed)
+            result.runs[method].append({**found, "seconds": time.perf_counter() - tick,
+                                        "status": f"diverged at step {log.steps}" if log.diverged else "completed"})
         if result.status != "completed":
             break
     result.wall_seconds = time.perf_counter() - start
