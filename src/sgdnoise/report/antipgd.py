@@ -77,18 +77,22 @@ def save_valley(result: ValleyResult, folder: ResultFolder) -> None:
     axes[0].plot([s.steps], [flow], "D", color="C0", mfc="none", ms=6,
                  label=r"GD theory: gradient flow, $\|u\|^2 - v^2$ conserved")
     end = summary["anti_pgd_end_point"]
-    axes[0].set_title(f"Anti-PGD end: measured {end['measured_hessian_trace']:.4f} ± {2 * end['stderr']:.4f} (2 s.e.), "
-                      f"predicted {lead:.4f} ({corrected:.4f} with z scatter)", fontsize=8.5)
+    first = int(s.steps * (1 - s.stationary_fraction))
+    axes[0].set_title(f"Anti-PGD, mean over steps {first}-{s.steps}: measured {end['measured_hessian_trace']:.4f} "
+                      f"± {2 * end['stderr']:.4f} (2 s.e.),\nmoments of z {end['predicted_by_moments_over_the_same_steps']:.4f}; "
+                      f"asymptote {lead:.4f} ({corrected:.4f} with the scatter of z)", fontsize=8)
     axes[0].set_ylabel(r"tr $\nabla^2 L(\theta_n) = \|u\|^2 + d\,v^2$")
     axes[1].set_ylabel(r"loss $L(\theta_n) = \frac{1}{2} v^2 \|u\|^2$")
-    axes[1].set_ylim(max(1e-6, 0.2 * np.min(result.moments.loss[1:])), None)
+    axes[1].set_ylim(max(1e-6, 0.2 * np.min(result.moments.loss[1:])), 1e3)  # room for the legend
     axes[1].set_title("GD's loss falls below the panel (to 0)", fontsize=8.5)
     for ax in axes[:2]:
         ax.set_yscale("log")
         ax.set_xlabel("step n")
     handles, labels = axes[0].get_legend_handles_labels()
-    axes[0].legend(handles[:3], labels[:3], loc="center right", title="replica mean ± 2 s.e.", title_fontsize=8)
-    axes[1].legend(handles[3:], labels[3:], loc="lower left", fontsize=7.5)
+    axes[0].legend(handles[:3] + handles[5:], labels[:3] + labels[5:], loc="center right", fontsize=7.5,
+                   title="replica mean ± 2 s.e.", title_fontsize=8)
+    axes[1].legend(handles[3:5], labels[3:5], loc="upper right", fontsize=7.5, title="(both panels)",
+                   title_fontsize=7.5)
     _deviation_panel(axes[2], result)
     fig.suptitle(r"Widening valley $L = \frac{1}{2} v^2 \|u\|^2$: GD, PGD and Anti-PGD "
                  "(Orvieto et al. 2022; Kühn & Rosenow Fig. 25)")

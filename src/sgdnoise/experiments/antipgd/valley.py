@@ -65,9 +65,17 @@ class ValleyResult:
     def stationary(self, method: str, key: str = "hessian_trace") -> tuple[float, float]:
         """Mean of ``key`` over the last records, averaged per replica first; with its s.e."""
         values = self.paths[method][key]
-        start = int(len(values) * (1 - self.settings.stationary_fraction))
-        mean, se = mean_and_stderr(values[start:].mean(0))
+        mean, se = mean_and_stderr(values[self._window(len(values))].mean(0))
         return float(mean), float(se)
+
+    def _window(self, records: int) -> slice:
+        """The records of the end-point average: the last ``stationary_fraction`` of them."""
+        return slice(int(records * (1 - self.settings.stationary_fraction)), records)
+
+    def predicted_window_mean(self) -> float:
+        """The moment recursion's E tr H(theta) averaged over the same records (transient included)."""
+        n = len(self.paths["anti-pgd"]["step"])
+        return float(self.moments.hessian_trace[:n][self._window(n)].mean())
 
     def deviations(self, key: str, prediction: theory.ValleyPrediction, z: bool = False) -> np.ndarray:
         """(measured mean - predicted) / s.e. of the Anti-PGD replicas at every record after step 0."""
@@ -90,6 +98,11 @@ class ValleyResult:
         lead = self.paths["anti-pgd"]["hessian_trace_z"].mean(-1)[1:]
         predicted_z = (self.leading.u2 + s.dim * self.leading.v2)[1:len(lead) + 1]
 
+        window = self.predicted_window_mean()
+
+        def z_score(predicted: float) -> float:
+            return (measured - predicted) / se if se > 0 else float("nan")
+
         def largest(values: np.ndarray) -> float:
             return float(np.max(np.abs(values))) if values.size else float("nan")
 
@@ -100,8 +113,9 @@ class ValleyResult:
                 "averaged_over": f"last {s.stationary_fraction:g} of the steps, per replica, then over replicas",
                 "predicted_leading_order_2_d_sigma2": leading_end,
                 "predicted_with_z_scatter": corrected_end,
-                "z_score_leading": (measured - leading_end) / se if se > 0 else float("nan"),
-                "z_score_with_scatter": (measured - corrected_end) / se if se > 0 else float("nan")},
+                "predicted_by_moments_over_the_same_steps": window,
+                "z_score_leading": z_score(leading_end), "z_score_with_scatter": z_score(corrected_end),
+                "z_score_moments_same_steps": z_score(window)},
             "anti_pgd_path": {
                 "moment_recursion_max_abs_z_score_tr_H_theta": largest(self.deviations("hessian_trace", self.moments)),
                 "moment_recursion_max_abs_z_score_loss": largest(self.deviations("loss", self.moments)),
