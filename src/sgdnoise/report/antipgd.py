@@ -7,6 +7,7 @@ accuracy after training per method and seed.  Each writes its ``summary.json``.
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter
 
 from sgdnoise.experiments.antipgd.lenet import LenetResult
 from sgdnoise.experiments.antipgd.valley import ValleyResult, mean_and_stderr
@@ -117,21 +118,30 @@ def save_lenet(result: LenetResult, folder: ResultFolder) -> None:
         jitter = np.linspace(-0.15, 0.15, len(runs)) if len(runs) > 1 else np.zeros(len(runs))
         for ax, key, err in ((axes[0], "trace", "trace_stderr"), (axes[1], "test_accuracy", None),
                              (axes[2], "train_loss", None)):
-            values = np.array([r[key] for r in runs], dtype=float)
+            sign, shift = (-1.0, 1.0) if key == "test_accuracy" else (1.0, 0.0)  # accuracy drawn as error
+            values = shift + sign * np.array([r[key] for r in runs], dtype=float)
             errors = 2 * np.array([r[err] for r in runs], dtype=float) if err else None
             ax.errorbar(x[i] + jitter, values, yerr=errors, fmt="o", color=COLOURS[method], ms=4, alpha=0.6)
             mean, se = result.mean_over_seeds(method, key)
-            ax.errorbar([x[i] + 0.3], [mean], yerr=[2 * np.nan_to_num(se)], fmt="s", color=COLOURS[method],
-                        ms=6, capsize=3)
+            ax.errorbar([x[i] + 0.3], [shift + sign * mean], yerr=[2 * np.nan_to_num(se)], fmt="s",
+                        color=COLOURS[method], ms=6, capsize=3)
     names = []
     for m in methods:
         diverged = sum(r["status"] != "completed" for r in result.runs[m])
         names.append(SHORT_NAMES[m] + (f"\n{diverged} of {len(result.runs[m])}\ndiverged" if diverged else ""))
-    for ax, label in zip(axes, (r"tr $\nabla^2 L$ after training (Hutchinson)", "test accuracy",
+    for ax, label in zip(axes, (r"tr $\nabla^2 L$ after training (Hutchinson)", "test error (1 − accuracy)",
                                 "training loss after training")):
         ax.set_xticks(x, names, fontsize=7.5)
         ax.set_ylabel(label)
-    axes[2].set_yscale("log")
+        ax.set_yscale("log")
+    for ax, key, fmt, what in ((axes[0], "trace", ".2f", "tr H"), (axes[1], "test_accuracy", ".4f", "test accuracy")):
+        diff, se, n = result.paired("anti-pgd", key)
+        if n:
+            ax.text(0.02, 0.02, f"{what}, Anti-PGD − GD, paired by seed ({n}):\n{diff:{fmt}} ± {2 * se:{fmt}} (2 s.e.)",
+                    transform=ax.transAxes, ha="left", va="bottom", fontsize=7.5)
+    plain = FuncFormatter(lambda value, _: f"{value:g}" if f"{value:g}"[0] in "1235" else "")
+    axes[0].yaxis.set_major_formatter(plain)
+    axes[0].yaxis.set_minor_formatter(plain)
     axes[0].set_title("circles: seeds (± 2 s.e. of the Hutchinson estimate);\nsquares: mean over seeds ± 2 s.e.",
                       fontsize=8)
     axes[1].set_title("PGD: i.i.d. noise; Anti-PGD: anti-correlated;\nSGD epochs: without replacement", fontsize=8)
@@ -139,6 +149,6 @@ def save_lenet(result: LenetResult, folder: ResultFolder) -> None:
                  f"{s.pretrain_steps} + {s.steps} steps")
     add_footer(fig, result.footer())
     fig.tight_layout(rect=(0, 0.05, 1, 1))
-    folder.save_figure(fig, "lenet", "trace of the Hessian, test accuracy and training loss after training, "
+    folder.save_figure(fig, "lenet", "trace of the Hessian, test error and training loss after training (log scales), "
                                      "per method and seed", tight=False)
     folder.write_summary(result.to_summary())

@@ -57,8 +57,9 @@ def _draw_theory(ax: "plt.Axes", lam: np.ndarray, values: np.ndarray, colour: st
     if smooth:
         ax.plot(lam[order], values[order], color=colour, ls=METHOD_STYLES.get(method, "-"), lw=1.3, label=label)
     else:  # one short horizontal tick per direction: no zigzag through unrelated directions
-        ax.plot(lam[order], values[order], ls="none", marker=METHOD_MARKERS.get(method, "_"), ms=5,
-                mew=1.0, mfc="none", color=colour, label=label)
+        marker = METHOD_MARKERS.get(method, "_")  # above the measured points, a dash wider than them
+        ax.plot(lam[order], values[order], ls="none", marker=marker, ms=8 if marker == "_" else 5,
+                mew=1.2 if marker == "_" else 1.0, mfc="none", color=colour, label=label, zorder=3)
 
 
 def _draw_series(axes: np.ndarray, colour: str, sampling: str, series: FluctuationSeries,

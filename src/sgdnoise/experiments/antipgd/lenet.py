@@ -88,6 +88,15 @@ class LenetResult:
         se = float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else float("nan")
         return float(values.mean()), se
 
+    def paired(self, method: str, key: str, reference: str = "gd") -> tuple[float, float, int]:
+        """Mean over seeds of ``key`` of ``method`` minus that of ``reference`` from the same start
+        (seeds where both completed), its standard error and the number of pairs."""
+        pairs = [(a[key], b[key]) for a, b in zip(self.runs.get(method, []), self.runs.get(reference, []))]
+        diff = np.array([a - b for a, b in pairs if np.isfinite(a) and np.isfinite(b)], dtype=float)
+        if diff.size < 2:
+            return float(diff.mean()) if diff.size else float("nan"), float("nan"), int(diff.size)
+        return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(diff.size)), int(diff.size)
+
     def to_summary(self) -> dict[str, Any]:
         means = {}
         for method, runs in self.runs.items():
@@ -95,8 +104,11 @@ class LenetResult:
             for key in ("trace", "test_accuracy", "train_loss"):
                 mean, se = self.mean_over_seeds(method, key)
                 means[method][key] = {"mean": mean, "stderr_over_seeds": se}
+        paired = {m: {key: dict(zip(("mean", "stderr_over_seeds", "pairs"), self.paired(m, key)))
+                      for key in ("trace", "test_accuracy")} for m in self.runs if m != "gd"}
         return {"config": asdict(self.settings), "status": self.status, "examples_train_test": self.examples,
-                "wall_seconds": self.wall_seconds, "mean_over_seeds": means, "runs": self.runs,
+                "wall_seconds": self.wall_seconds, "mean_over_seeds": means,
+                "minus_gd_same_seed": paired, "runs": self.runs,
                 "pretrained": self.pretrained}
 
 
