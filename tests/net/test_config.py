@@ -10,8 +10,6 @@ from sgdnoise.config import read_toml
 from sgdnoise.errors import UsageError
 from sgdnoise.experiments.net import NetConfig
 from sgdnoise.experiments.net import config as net_config
-from sgdnoise.experiments.net import reproductions
-from sgdnoise.report.folder import ResultFolder
 
 SMALL = ["--model", "mlp", "--width", "0.25", "--train-examples", "200", "--batch", "20",
          "--pretrain-epochs", "1", "--burn-in-epochs", "1", "--epochs", "2", "--k", "3",
@@ -98,17 +96,3 @@ def test_bad_toml_key_or_value_exits_2_naming_it(run_cli, tmp_path, line, messag
     assert status == 2
     assert message in stderr and len(stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
-
-
-def test_widening_valley_reproduction_writes_its_figure_and_summary(tmp_path, monkeypatch):
-    from sgdnoise.report.net import save_valley
-
-    monkeypatch.setitem(reproductions.VALLEY_SETTINGS, "steps", 400)
-    result = reproductions.widening_valley(seed=0)
-    assert set(result.paths) == {"gd", "pgd", "anti-pgd"} and result.settings["seed"] == 0
-    folder = ResultFolder(tmp_path / "valley").prepare()
-    save_valley(result, folder)
-    summary = json.loads((tmp_path / "valley" / "summary.json").read_text())
-    assert summary["config"]["steps"] == 400
-    assert summary["final"]["anti-pgd"]["hessian_trace"] == pytest.approx(result.paths["anti-pgd"]["hessian_trace"][-1])
-    assert (tmp_path / "valley" / "widening_valley.png").is_file()

@@ -34,3 +34,26 @@ def test_noise_autocorrelation_figure_from_arrays(tmp_path):
     plain = (np.arange(4), np.ones(4), np.zeros(4), np.ones(4), "theory")  # any 5-tuple works too
     png = plot_noise_autocorrelation(folder, {"epoch": series, "with-replacement": plain})
     assert png.is_file() and "noise_autocorrelation.png" in folder.files
+
+
+def test_a_theory_has_one_style_in_every_panel():
+    """A prediction that zigzags in one panel is drawn as markers in all, so the legend (read off
+    the first panel) describes every panel."""
+    from sgdnoise.report.figures import plt
+    from sgdnoise.report.fluctuations import _draw_series
+
+    lam = np.logspace(-2, 1, 8)
+    series = FluctuationSeries(lam, estimate(1 / lam), estimate(np.ones(8)), estimate(2 / lam))
+    zigzag = 2 / lam * (1 + 4 * (np.arange(8) % 2))
+    fig, axes = plt.subplots(1, 3)
+    _draw_series(axes, "C0", "epoch", series, {"kuehn-rosenow": {"var_theta": 1 / lam, "tau": zigzag}})
+    styles = {ax.get_ylabel(): [line.get_linestyle() for line in ax.get_lines() if "closed form" in line.get_label()]
+              for ax in axes}
+    plt.close(fig)
+    assert styles[r"Var $\theta_i$"] == ["None"] and styles[r"$\tau_i$"] == ["None"]
+
+
+def test_symlog_ticks_leave_the_linear_band_to_zero():
+    from sgdnoise.report.noise_autocorrelation import _symlog_ticks
+
+    assert _symlog_ticks(0.006, (-0.05, 1.0)) == [-0.01, 0.0, 0.01, 0.1, 1.0]

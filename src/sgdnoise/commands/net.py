@@ -14,7 +14,4 @@ REPRODUCTIONS = {
         "Kuehn & Rosenow Figs. 17/20/24: LeNet-5 on digits, Var theta, Var v, tau against lambda, "
         "epoch vs with-replacement", reproductions.lenet_digits, report.save,
         lambda result: 0 if result.completed else 1),
-    "orvieto-widening-valley": Reproduction(
-        "Orvieto et al. 2022 / Kuehn & Rosenow Fig. 25: GD, PGD and Anti-PGD in the widening valley",
-        reproductions.widening_valley, report.save_valley),
 }

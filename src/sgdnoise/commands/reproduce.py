@@ -18,7 +18,7 @@ from sgdnoise.report.folder import ResultFolder
 from sgdnoise.report.terminal import print_written
 
 SOURCES = ["sgdnoise.commands.linear", "sgdnoise.commands.balance", "sgdnoise.commands.net",
-           "sgdnoise.commands.ivfr", "sgdnoise.commands.sweep"]
+           "sgdnoise.commands.ivfr", "sgdnoise.commands.sweep", "sgdnoise.commands.antipgd"]
 
 
 def registry() -> dict[str, Reproduction]:

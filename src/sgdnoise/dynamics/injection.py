@@ -154,6 +154,19 @@ class WideningValley(nn.Module):
         return float((self.u**2).sum() + self.u.numel() * self.v**2)
 
 
+def injected_sgd(method: str, model: nn.Module, lr: float, sigma: float, seed: int = 0) -> Any:
+    """``torch.optim.SGD`` over ``model`` (plain for ``"gd"``), wrapped by :class:`PerturbedGD` for
+    ``"pgd"`` or :class:`AntiPGD` for ``"anti-pgd"``."""
+    if method not in INJECTIONS:
+        raise UsageError(f"method must be one of {', '.join(INJECTIONS)}; got {method!r}")
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    if method == "pgd":
+        return PerturbedGD(optimizer, sigma, seed)
+    if method == "anti-pgd":
+        return AntiPGD(optimizer, sigma, seed)
+    return optimizer
+
+
 def widening_valley(method: str, steps: int = 20_000, lr: float = 0.05, sigma: float = 0.1,
                     dim: int = 10, u0: float = 1.0, v0: float = 1.0, record_every: int = 100,
                     seed: int = 0, progress: bool = False) -> dict[str, np.ndarray]:
@@ -177,11 +190,7 @@ def widening_valley(method: str, steps: int = 20_000, lr: float = 0.05, sigma: f
     if steps < 1 or record_every < 1:
         raise UsageError(f"steps and record_every must be at least 1; got {steps}, {record_every}")
     model = WideningValley(dim, u0, v0)
-    optimizer: Any = torch.optim.SGD(model.parameters(), lr=lr)
-    if method == "pgd":
-        optimizer = PerturbedGD(optimizer, sigma, seed)
-    elif method == "anti-pgd":
-        optimizer = AntiPGD(optimizer, sigma, seed)
+    optimizer = injected_sgd(method, model, lr, sigma, seed)
     path: dict[str, list[float]] = {"step": [], "loss": [], "hessian_trace": [], "u_norm": [], "v": []}
     for step in progress_bar(progress, iterable=range(steps + 1), desc=method, unit="step"):
         if step % record_every == 0:
@@ -197,3 +206,87 @@ def widening_valley(method: str, steps: int = 20_000, lr: float = 0.05, sigma: f
         model().backward()
         optimizer.step()
     return {key: np.asarray(values) for key, values in path.items()}
+
+
+class WideningValleyReplicas(nn.Module):
+    r"""``replicas`` independent copies of :class:`WideningValley`, as one module.
+
+    ``u`` has shape ``(replicas, dim)`` and ``v`` shape ``(replicas,)``; :meth:`forward` returns
+    the loss of each replica, and the gradient of their sum is each replica's own gradient, so
+    one wrapped optimizer steps all replicas at once with independent noise in every entry.
+    """
+
+    def __init__(self, replicas: int, dim: int = 10, u0: float = 1.0, v0: float = 1.0) -> None:
+        super().__init__()
+        if replicas < 1 or dim < 1:
+            raise UsageError(f"replicas and dim must be at least 1; got {replicas}, {dim}")
+        self.u = nn.Parameter(torch.full((replicas, dim), float(u0), dtype=torch.float64))
+        self.v = nn.Parameter(torch.full((replicas,), float(v0), dtype=torch.float64))
+
+    def forward(self) -> torch.Tensor:
+        return 0.5 * self.v**2 * (self.u**2).sum(1)
+
+
+def valley_observables(u: torch.Tensor, v: torch.Tensor) -> dict[str, np.ndarray]:
+    r"""Per replica: loss, :math:`\operatorname{tr}\nabla^2 L = \|u\|^2 + \dim\, v^2`, :math:`\|u\|`, :math:`|v|`."""
+    u2 = (u**2).sum(-1)
+    return {"loss": (0.5 * v**2 * u2).numpy(), "hessian_trace": (u2 + u.shape[-1] * v**2).numpy(),
+            "u_norm": u2.sqrt().numpy(), "v_abs": v.abs().numpy()}
+
+
+def valley_replicas(method: str, replicas: int, steps: int, lr: float, sigma: float, dim: int = 10,
+                    u0: float = 1.0, v0: float = 1.0, record_every: int = 50, seed: int = 0,
+                    progress: bool = False) -> dict[str, Any]:
+    r"""GD, PGD or Anti-PGD on ``replicas`` independent widening valleys, stepped together.
+
+    The same wrappers as :func:`widening_valley` (:class:`PerturbedGD`, :class:`AntiPGD`) around
+    ``torch.optim.SGD`` on :class:`WideningValleyReplicas`.  For Anti-PGD the auxiliary
+    :math:`z_n = \theta_n - \xi_n` (docs/theory.md §7a) is recorded too, with ``_z`` after the name.
+    Stops early (``status`` says where) when a stop is requested or a loss stops being finite.
+
+    Returns
+    -------
+    dict
+        ``step`` (recorded steps), ``status``, and per observable of :func:`valley_observables`
+        an array of shape ``(records, replicas)``.
+    """
+    from sgdnoise.interrupts import stop_requested
+
+    if method not in INJECTIONS:
+        raise UsageError(f"method must be one of {', '.join(INJECTIONS)}; got {method!r}")
+    if steps < 1 or record_every < 1:
+        raise UsageError(f"steps and record_every must be at least 1; got {steps}, {record_every}")
+    model = WideningValleyReplicas(replicas, dim, u0, v0)
+    optimizer = injected_sgd(method, model, lr, sigma, seed)
+    records: dict[str, list[np.ndarray]] = {}
+    recorded: list[int] = []
+    status = "completed"
+
+    def record(step: int) -> None:
+        recorded.append(step)
+        with torch.no_grad():
+            found = valley_observables(model.u.detach().clone(), model.v.detach().clone())
+            if method == "anti-pgd":
+                xi = optimizer.previous  # xi_n, drawn at the last step (zero before the first)
+                zu, zv = (model.u - xi[0], model.v - xi[1]) if xi[0] is not None else (model.u, model.v)
+                found.update({f"{k}_z": a for k, a in valley_observables(zu.detach(), zv.detach()).items()})
+        for key, values in found.items():
+            records.setdefault(key, []).append(values)
+
+    for step in progress_bar(progress, iterable=range(steps + 1), desc=method, unit="step"):
+        if step % record_every == 0:
+            record(step)
+        if step == steps:
+            break
+        if step % record_every == 0 and stop_requested():
+            status = f"interrupted after {step} of {steps} steps"
+            break
+        optimizer.zero_grad()
+        loss = model().sum()
+        if not torch.isfinite(loss):
+            status = f"diverged at step {step}"
+            break
+        loss.backward()
+        optimizer.step()
+    return {"step": np.asarray(recorded), "status": status,
+            **{key: np.stack(values) for key, values in records.items()}}

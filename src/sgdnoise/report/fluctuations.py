@@ -52,18 +52,23 @@ def is_smooth(x: np.ndarray, y: np.ndarray) -> bool:
 
 
 def _draw_theory(ax: "plt.Axes", lam: np.ndarray, values: np.ndarray, colour: str, method: str,
-                 label: str) -> None:
+                 label: str, smooth: bool) -> None:
     order = np.argsort(lam)
-    if is_smooth(lam, values):
+    if smooth:
         ax.plot(lam[order], values[order], color=colour, ls=METHOD_STYLES.get(method, "-"), lw=1.3, label=label)
     else:  # one short horizontal tick per direction: no zigzag through unrelated directions
-        ax.plot(lam[order], values[order], ls="none", marker=METHOD_MARKERS.get(method, "_"), ms=5,
-                mew=1.0, mfc="none", color=colour, label=label)
+        marker = METHOD_MARKERS.get(method, "_")  # above the measured points, a dash wider than them
+        ax.plot(lam[order], values[order], ls="none", marker=marker, ms=8 if marker == "_" else 5,
+                mew=1.2 if marker == "_" else 1.0, mfc="none", color=colour, label=label, zorder=3)
 
 
 def _draw_series(axes: np.ndarray, colour: str, sampling: str, series: FluctuationSeries,
                  theory: dict[str, dict[str, np.ndarray]]) -> None:
     lam = np.asarray(series.eigenvalues)
+    # one style per theory in every panel (the legend is read off the first): a line only where
+    # the prediction is smooth in lambda in every panel that shows it
+    smooth = {method: all(is_smooth(lam, np.asarray(values[key], float)) for key, _ in QUANTITIES if key in values)
+              for method, values in theory.items()}
     for ax, (key, label) in zip(axes, QUANTITIES):
         est = getattr(series, key)
         shown = np.isfinite(est.value) & (est.value > 0) & (lam > 0)
@@ -72,7 +77,7 @@ def _draw_series(axes: np.ndarray, colour: str, sampling: str, series: Fluctuati
         for method, values in theory.items():
             if key in values:
                 _draw_theory(ax, lam, np.asarray(values[key], float), colour, method,
-                             f"{sampling}: {METHOD_NAMES.get(method, method)}")
+                             f"{sampling}: {METHOD_NAMES.get(method, method)}", smooth[method])
         if np.any(shown):
             ax.set_xscale("log")
             ax.set_yscale("log")

@@ -3,16 +3,15 @@ r"""The result folder of ``sgdnoise net`` and of its reproductions (docs/net.md,
 :func:`save` writes ``arrays.npz``, the figures ``fluctuations`` (Var theta, Var v, tau against
 lambda, like Kühn & Rosenow Figs. 17, 20, 24; :mod:`sgdnoise.report.fluctuations`),
 ``noise_autocorrelation`` (:mod:`sgdnoise.report.noise_autocorrelation`), ``spectrum`` and
-``training``, then ``summary.json``; :func:`show` prints a few lines.  :func:`save_valley`
-writes the widening-valley reproduction (docs/theory.md §7).
+``training``, then ``summary.json``; :func:`show` prints a few lines.  The widening-valley
+reproduction (docs/theory.md §7) is :mod:`sgdnoise.report.antipgd`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from sgdnoise.experiments.net.reproductions import WideningValleyResult
 from sgdnoise.experiments.net.result import MEASURED, Curvature, NetResult
-from sgdnoise.report.figures import plt
+from sgdnoise.report.figures import add_footer, plt
 from sgdnoise.report.fluctuations import FluctuationSeries, plot_fluctuations
 from sgdnoise.report.folder import ResultFolder
 from sgdnoise.report.noise_autocorrelation import AutocorrelationSeries, plot_noise_autocorrelation
@@ -58,7 +57,16 @@ def arrays(result: NetResult) -> dict[str, np.ndarray]:
     return out
 
 
-def plot_spectrum(folder: ResultFolder, curv: Curvature, lam_cross: float) -> None:
+def footer(result: NetResult) -> str:
+    """The run's settings in one line, for the footer of every figure of the folder."""
+    c = result.config
+    return (f"{c.model} (width {c.width:g}) on {c.data}; batch S = {c.batch}, late-phase lr = {c.lr:g}, "
+            f"momentum = {c.momentum:g}, weight decay = {c.weight_decay:g}; pre-training {c.pretrain_epochs} epochs "
+            f"(lr {c.pretrain_lr:g}, {c.schedule}), burn-in {c.burn_in_epochs}, recorded {c.epochs} epochs; "
+            f"k = {c.k} eigenpairs; {c.dtype}; seed {c.seed}; error bars ± 2 s.e.; status {result.status}")
+
+
+def plot_spectrum(folder: ResultFolder, curv: Curvature, lam_cross: float, settings: str = "") -> None:
     """SLQ spectral density (smoothed) with the top-k eigenvalues and lambda_cross (docs/theory.md §9)."""
     from sgdnoise.measure.spectrum import SpectralDensity
 
@@ -76,12 +84,15 @@ def plot_spectrum(folder: ResultFolder, curv: Curvature, lam_cross: float) -> No
     for value in lam:
         ax.axvline(value, color="C1", lw=0.6, alpha=0.6)
     ax.plot([], [], color="C1", lw=0.6, label=f"top {lam.size} eigenvalues (Lanczos)")
-    ax.axvline(lam_cross, color="grey", ls="--", lw=1, label=f"lambda_cross = {lam_cross:.3g}")
+    ax.axvline(lam_cross, color="grey", ls="--", lw=1, label=rf"$\lambda_{{\rm cross}}$ = {lam_cross:.3g}")
     ax.set_xlabel(r"Hessian eigenvalue $\lambda$")
     ax.set_ylabel("spectral density")
     ax.set_title("Hessian spectrum at the pre-trained point")
     ax.legend(fontsize=8)
-    folder.save_figure(fig, "spectrum", "Hessian spectral density and top eigenvalues")
+    if settings:
+        add_footer(fig, settings)
+        fig.tight_layout(rect=(0, 0.07, 1, 1))
+    folder.save_figure(fig, "spectrum", "Hessian spectral density and top eigenvalues", tight=not settings)
 
 
 def plot_training(folder: ResultFolder, result: NetResult) -> str | None:
@@ -106,7 +117,9 @@ def plot_training(folder: ResultFolder, result: NetResult) -> str | None:
     ax.set_xlabel("epoch")
     ax.set_ylabel("mean mini-batch loss")
     ax.legend(fontsize=8)
-    folder.save_figure(fig, "training", "loss per epoch; the dashed line marks the end of the burn-in")
+    add_footer(fig, footer(result))
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    folder.save_figure(fig, "training", "loss per epoch; the dashed line marks the end of the burn-in", tight=False)
     return None
 
 
@@ -127,13 +140,14 @@ def plot_measurements(folder: ResultFolder, result: NetResult) -> dict[str, str]
         runs = {s: FluctuationSeries(curv.eigenvalues, f.var_theta, f.var_v, f.tau) for s, f in measured.items()}
         theories = {s: {"kuehn-rosenow": result.samplers[s].theory} for s in measured}
         plot_fluctuations(folder, runs, theories, {"lambda_cross": result.lambda_cross, "tau_SGD": result.tau_sgd},
-                          description="Var theta, Var v, tau against lambda")
+                          description="Var theta, Var v, tau against lambda", footer=footer(result))
     M = result.batches_per_epoch
-    series = {s: AutocorrelationSeries.from_trace(r.autocorrelation_trace, r.noise_kernel, f"theory (M = {M})")
+    series = {s: AutocorrelationSeries.from_trace(r.autocorrelation_trace, r.noise_kernel,
+                                                  "theory" + (f" (M = {M})" if s == "epoch" else ""))
               for s, r in result.samplers.items()}
     plot_noise_autocorrelation(folder, series, title="Gradient-noise autocorrelation at the pre-trained point",
                                description="projected noise autocorrelation by lag")
-    plot_spectrum(folder, curv, result.lambda_cross)
+    plot_spectrum(folder, curv, result.lambda_cross, footer(result))
     return not_drawn
 
 
@@ -195,20 +209,3 @@ def show(result: NetResult, folder: ResultFolder) -> None:
     if result.status.startswith("interrupted") and (folder.path / "checkpoints").is_dir():
         print(f"to resume, rerun the same command with --out {folder.path}: it continues from "
               f"{folder.path / 'checkpoints'}")
-
-
-def save_valley(result: WideningValleyResult, folder: ResultFolder) -> None:
-    """Hessian trace against step and |v| against |u| for GD, PGD and Anti-PGD; the summary."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for method, path in result.paths.items():
-        axes[0].plot(path["step"], path["hessian_trace"], label=method)
-        axes[1].plot(path["u_norm"], np.abs(path["v"]), lw=1, label=method)
-    axes[0].set_yscale("log")
-    axes[0].set_xlabel("step")
-    axes[0].set_ylabel(r"tr $\nabla^2 L$ = $\|u\|^2$ + dim $v^2$")
-    axes[1].set_xlabel(r"$\|u\|$")
-    axes[1].set_ylabel(r"$|v|$")
-    axes[0].legend()
-    fig.suptitle(r"Widening valley $L = \frac{1}{2} v^2 \|u\|^2$: GD, PGD and Anti-PGD")
-    folder.save_figure(fig, "widening_valley", "Hessian trace by step and the paths in (|u|, |v|)")
-    folder.write_summary(result.to_summary())

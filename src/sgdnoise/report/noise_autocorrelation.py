@@ -38,11 +38,18 @@ class AutocorrelationSeries(NamedTuple):
         return cls(np.arange(trace.value.size), trace.value / norm, trace.stderr / norm, np.asarray(kernel), label)
 
 
+def _symlog_ticks(linthresh: float, limits: tuple[float, float]) -> list[float]:
+    """0 and the powers of ten outside the linear band, within ``limits``: no labels crowd around 0."""
+    first = int(np.ceil(np.log10(linthresh)))
+    powers = [10.0**k for k in range(first, int(np.ceil(np.log10(max(map(abs, limits))))) + 1)]
+    return sorted([0.0] + [t for p in powers for t in (p, -p) if limits[0] <= t <= limits[1]])
+
+
 def plot_noise_autocorrelation(folder: ResultFolder, series: dict[str, AutocorrelationSeries],
                                name: str = "noise_autocorrelation",
                                title: str = "Gradient-noise autocorrelation at $w^*$",
                                description: str = "noise autocorrelation by lag, measured and theory") -> Path:
-    """Measured autocorrelation by lag (points, ±2 s.e.) against the kernel (line), one colour per sampler.
+    """Measured autocorrelation by lag (points, ±2 s.e.) against the kernel (a dash at each lag), one colour per sampler.
 
     Parameters
     ----------
@@ -64,7 +71,7 @@ def plot_noise_autocorrelation(folder: ResultFolder, series: dict[str, Autocorre
 
 
 def draw_autocorrelation(ax, series: dict[str, AutocorrelationSeries]) -> None:
-    """Draw ``series`` on ``ax``: points with ±2 s.e., the kernel as a line (none where ``kernel`` is None).
+    """Draw ``series`` on ``ax``: points with ±2 s.e., the kernel as a dash at each lag (none where ``kernel`` is None).
 
     Uses a symmetric log scale, linear within the smallest non-zero kernel value, when a kernel
     has values other than 0 beyond lag 0 (the epoch tail is tiny next to the lag-0 value).
@@ -74,12 +81,15 @@ def draw_autocorrelation(ax, series: dict[str, AutocorrelationSeries]) -> None:
         ax.errorbar(lags, value, yerr=2 * np.asarray(stderr), fmt="o", ms=3, color=colour,
                     label=f"{name} (measured, ±2 s.e.)")
         if kernel is not None:
-            ax.plot(lags, kernel, color=colour, lw=1, label=f"{name}: {label}")
+            ax.plot(lags, kernel, ls="none", marker="_", ms=9, mew=1.4, color=colour,
+                    label=f"{name}: {label}, at each lag")
     ax.axhline(0, color="black", lw=0.5)
     small = [abs(k) for s in series.values() if s[3] is not None for k in np.asarray(s[3])[1:] if k != 0]
     if small:  # the epoch tail -(M - h)/(M (M - 1)) is tiny next to the lag-0 value of 1
-        ax.set_yscale("symlog", linthresh=min(small))
-        ax.text(0.99, 0.98, f"symmetric log scale: linear within ±{min(small):.2g}", transform=ax.transAxes,
-                ha="right", va="top", fontsize=7, color="0.35")
+        linthresh = min(small)
+        ax.set_yscale("symlog", linthresh=linthresh)
+        ax.set_yticks(_symlog_ticks(linthresh, ax.get_ylim()))
+        ax.text(0.99, 0.02, f"symmetric log scale: linear within ±{linthresh:.2g}", transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=7, color="0.35")
     ax.set_xlabel("lag h (steps)")
     ax.legend(fontsize=8)
