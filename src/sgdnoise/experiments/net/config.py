@@ -28,6 +28,8 @@ SOLVERS = ("lanczos", "eigsh")
 DTYPES = ("float32", "float64")
 #: Blocks of the recorded late phase whose spread gives the standard errors (docs/theory.md §8).
 RECORD_BLOCKS = 20
+#: Fine segments per block: the batch-means blocks are chosen per direction afterwards (docs/net.md).
+RECORD_RESOLUTION = 8
 
 
 @dataclass(frozen=True)
