@@ -14,6 +14,7 @@ from sgdnoise.experiments.net.reproductions import WideningValleyResult
 from sgdnoise.experiments.net.result import MEASURED, Curvature, NetResult
 from sgdnoise.report.figures import plt
 from sgdnoise.report.fluctuations import FluctuationSeries, plot_fluctuations
+from sgdnoise.report.net_window import plot_window
 from sgdnoise.report.folder import ResultFolder
 from sgdnoise.report.noise_autocorrelation import AutocorrelationSeries, plot_noise_autocorrelation
 from sgdnoise.report.terminal import print_written
@@ -158,7 +159,9 @@ def plot_measurements(folder: ResultFolder, result: NetResult) -> dict[str, str]
         not_drawn["fluctuations.png"] = f"no late phase recorded ({result.status})"
     else:
         runs = {s: FluctuationSeries(curv.eigenvalues, f.var_theta, f.var_v, f.tau) for s, f in measured.items()}
-        theories = {s: {"kuehn-rosenow": result.samplers[s].theory} for s in measured}
+        theories = {s: {"kuehn-rosenow": result.samplers[s].theory,
+                        **({"weight-dependent": result.samplers[s].weight_dependent["white"]}
+                           if "white" in result.samplers[s].weight_dependent else {})} for s in measured}
         plot_fluctuations(folder, runs, theories, {"lambda_cross": result.lambda_cross, "tau_SGD": result.tau_sgd},
                           description="Var theta, Var v, tau against lambda")
     M = result.batches_per_epoch
@@ -181,6 +184,9 @@ def save(result: NetResult, folder: ResultFolder) -> None:
     reason = plot_training(folder, result)
     if reason is not None:
         not_drawn["training.png"] = reason
+    reason = plot_window(folder, result)
+    if reason is not None:
+        not_drawn["window.png"] = reason
     if (folder.path / "checkpoints").is_dir():
         folder.files["checkpoints/"] = "resume data: a rerun of the same command into this folder resumes from it"
     summary = result.to_summary()

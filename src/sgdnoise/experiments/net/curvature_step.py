@@ -27,7 +27,7 @@ from sgdnoise.stats.streaming import Estimate
 
 @dataclass(frozen=True)
 class Eigenbasis:
-    """The measured :class:`Curvature` with what the later phases need: eigenvectors and projections.
+    r"""The measured :class:`Curvature` with what the later phases need: eigenvectors and projections.
 
     Attributes
     ----------

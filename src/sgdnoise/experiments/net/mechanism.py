@@ -61,29 +61,40 @@ def trajectory_noise(session: Any, sampler: Any, optimizer: Any, basis: Any, the
     segment = steps // SEGMENTS
     if segment <= s.max_lag:
         return None
-    q = eigenbasis.projections - eigenbasis.projections.mean(axis=0)
     B = eigenbasis.hessian_blocks
-    B_mean = B.mean(axis=0)
     batches = sampler.draw(SEGMENTS * segment)[:, 0, :]
-    p = np.empty((len(batches), q.shape[1]))
-    spread = np.empty((len(batches), *B_mean.shape))
+    p = np.empty((len(batches), B.shape[1]))
     s.model.train()
     for t, batch in enumerate(batches):
         if stop_requested():
             s.stop("during the trajectory noise measurement")
             return None
         p[t] = (basis.T @ (flat_parameters(s.model) - theta0)).double().cpu().numpy()
-        spread[t] = B[batch].mean(axis=0) - B_mean
         index = torch.as_tensor(batch)
         optimizer.zero_grad(set_to_none=True)
         s.loss_fn(s.model(X[index]), y[index]).backward()
         optimizer.step()
+    return split_noise(eigenbasis.projections, B, batches, p, below, s.max_lag)
+
+
+def split_noise(q: np.ndarray, blocks: np.ndarray, batches: np.ndarray, p: np.ndarray, below: np.ndarray,
+                max_lag: int) -> dict[str, Any]:
+    """The three parts of the module docstring for the batches ``(T, S)`` and displacements ``p`` (T, k).
+
+    ``q`` (P, k) and ``blocks`` (P, k, k) at the reference weights; the trajectory is cut into
+    :data:`SEGMENTS` segments (replicas of the autocovariance, :class:`LagAutocovariance`).
+    """
+    q = q - q.mean(axis=0)
+    B_mean = blocks.mean(axis=0)
+    segment = len(batches) // SEGMENTS
+    batches, p = batches[: SEGMENTS * segment], p[: SEGMENTS * segment]
+    spread = np.stack([blocks[b].mean(axis=0) for b in batches]) - B_mean
     p_mean = p.mean(axis=0)
     parts = {"reference": np.stack([q[b].mean(axis=0) for b in batches]),
              "offset": spread @ p_mean, "fluctuation": np.einsum("tij,tj->ti", spread, p - p_mean)}
     out: dict[str, Any] = {"steps": len(batches), "segments": SEGMENTS}
     for name, series in parts.items():
-        acov = LagAutocovariance(s.max_lag, SEGMENTS, (q.shape[1],))
+        acov = LagAutocovariance(max_lag, SEGMENTS, (q.shape[1],))
         acov.add(series.reshape(SEGMENTS, segment, -1).transpose(1, 0, 2))
         per = acov.per_replica()  # (R, L + 1, k)
         ratio = segment_mean(_low_frequency(per[:, :, below].sum(axis=2))) if below.any() else None
