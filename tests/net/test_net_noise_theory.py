@@ -61,3 +61,28 @@ def test_unstable_coupling_gives_nan():
     lam = np.array([1.0])
     found = weight_dependent_fluctuations(lam, np.array([1.0]), np.array([[1e6]]), 0.1, 0.1, 0.0, 1)
     assert found.spectral_radius >= 1 and np.isnan(found.var_theta).all()
+
+
+def test_lagged_closure_reduces_to_kuehn_rosenow_and_to_the_white_prediction():
+    """Without weight dependence it is Kuehn-Rosenow (epoch and with replacement) to round-off; with
+    replacement the lagged kernel is white, so it equals the white self-consistent solution."""
+    from sgdnoise.theory.net_noise import lagged_weight_dependent_fluctuations
+
+    lam, lr, beta, M = np.array([9.3, 2.0, 0.5, 0.08]), 0.005, 0.9, 22
+    noise = np.array([1.0, 2.0, 0.5, 0.3])
+    for m in (1, M):
+        found = lagged_weight_dependent_fluctuations(lam, noise, np.zeros((4, 4)), 0.1, lr, beta, m)
+        kr = kuehn_rosenow(lam, noise, lr, beta, m)
+        np.testing.assert_allclose(found["var_theta"], kr.var_theta, rtol=1e-8)
+        np.testing.assert_allclose(found["var_v"], kr.var_v, rtol=1e-8)
+    spread = np.random.default_rng(0).random((4, 4)) * 300
+    lagged = lagged_weight_dependent_fluctuations(lam, noise, spread, 0.015, lr, beta, 1)
+    white = weight_dependent_fluctuations(lam, noise, spread, 0.015, lr, beta, 1)
+    np.testing.assert_allclose(lagged["var_theta"], white.var_theta, rtol=1e-8)
+    np.testing.assert_allclose(lagged["var_v"], white.var_v, rtol=1e-8)
+    # epochs: between the two bounds of the weight-dependent part's kernel (to 1 %: where the weights
+    # oscillate within an epoch, kappa_h rho_h can be a shade more anti-correlated than kappa_h)
+    found = lagged_weight_dependent_fluctuations(lam, noise, spread, 0.015, lr, beta, M)["var_theta"]
+    low = weight_dependent_fluctuations(lam, noise, spread, 0.015, lr, beta, M, kernel="epoch").var_theta
+    high = weight_dependent_fluctuations(lam, noise, spread, 0.015, lr, beta, M, kernel="white").var_theta
+    assert np.all(0.99 * low <= found) and np.all(found <= high * (1 + 1e-9))

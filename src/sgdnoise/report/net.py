@@ -71,7 +71,7 @@ def arrays(result: NetResult) -> dict[str, np.ndarray]:
             out[f"{key}_{name}"] = getattr(fluct, name)
         for kernel, curves in r.weight_dependent.items():
             out.update({f"{key}_wd_{kernel}_{name}": np.asarray(v) for name, v in curves.items()
-                        if name != "spectral_radius"})
+                        if name not in ("spectral_radius", "noise_lag_covariance")})
         out.update(_mechanism_arrays(key, r.late_phase.mechanism))
     return out
 
@@ -160,8 +160,8 @@ def plot_measurements(folder: ResultFolder, result: NetResult) -> dict[str, str]
     else:
         runs = {s: FluctuationSeries(curv.eigenvalues, f.var_theta, f.var_v, f.tau) for s, f in measured.items()}
         theories = {s: {"kuehn-rosenow": result.samplers[s].theory,
-                        **({"weight-dependent": result.samplers[s].weight_dependent["white"]}
-                           if "white" in result.samplers[s].weight_dependent else {})} for s in measured}
+                        **({"weight-dependent": result.samplers[s].weight_dependent["lagged"]}
+                           if "lagged" in result.samplers[s].weight_dependent else {})} for s in measured}
         plot_fluctuations(folder, runs, theories, {"lambda_cross": result.lambda_cross, "tau_SGD": result.tau_sgd},
                           description="Var theta, Var v, tau against lambda")
     M = result.batches_per_epoch
@@ -250,9 +250,20 @@ def _show_analysis(analysis: dict) -> None:
         kr, new = g.get("median_measured_over_kuehn_rosenow"), g.get("median_measured_over_weight_dependent")
         if kr is not None and new is not None:
             closed = g["log_gap_closed"]
+            bounds = [f"{name} {g[key]:.3g}" for name, key in (
+                ("white", "median_measured_over_weight_dependent_white_kernel"),
+                ("epoch-kernel", "median_measured_over_weight_dependent_epoch_kernel")) if g.get(key) is not None]
             print(f"{sampling}: below lambda_cross ({g['directions']} directions, {which}) median measured / theory: "
-                  f"KR {kr:.3g}, weight-dependent {new:.3g}"
-                  + ("" if closed is None else f" ({100 * closed:.0f} % of the log-gap closed)"))
+                  f"KR {kr:.3g}, weight-dependent {new:.3g}" + (f" (bounds: {', '.join(bounds)})" if bounds else "")
+                  + ("" if closed is None else f"; {100 * closed:.0f} % of the KR log-gap closed"))
+    for sampling, m in analysis.get("mechanism", {}).items():
+        part = m["fluctuation"]
+        if part.get("low_frequency_ratio_below") is not None and part.get("predicted_low_frequency_ratio_below"):
+            print(f"{sampling}: weight-dependent noise along the trajectory (below lambda_cross): variance "
+                  f"{part['variance_below']:.3g} (predicted {part['predicted_variance_below']:.3g}), low-frequency "
+                  f"ratio S(0)/C(0) {part['low_frequency_ratio_below']:.2f} +- "
+                  f"{part['low_frequency_ratio_below_stderr']:.2f} (predicted {part['predicted_low_frequency_ratio_below']:.2f}"
+                  f"; noise at fixed weights {m['reference']['low_frequency_ratio_below']:.2f})")
 
 
 def show(result: NetResult, folder: ResultFolder) -> None:

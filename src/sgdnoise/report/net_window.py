@@ -39,8 +39,8 @@ def _window_panel(ax: "plt.Axes", lam: np.ndarray, colour: str, sampling: str, f
 def _ratio_panel(ax: "plt.Axes", lam: np.ndarray, colour: str, sampling: str, fluct, result: NetResult) -> None:
     r = result.samplers[sampling]
     theories = {"Kühn-Rosenow": (r.theory["var_theta"], "o")}
-    if "white" in r.weight_dependent:
-        theories["weight-dependent"] = (r.weight_dependent["white"]["var_theta"], "^")
+    if "lagged" in r.weight_dependent:
+        theories["weight-dependent"] = (r.weight_dependent["lagged"]["var_theta"], "^")
     for name, (theory, marker) in theories.items():
         ratio = fluct.var_theta.value / theory
         ax.errorbar(lam, ratio, yerr=2 * fluct.var_theta.stderr / theory, fmt=marker, ms=4, color=colour,

@@ -33,7 +33,7 @@ def _theories(result: Any, sampling: str) -> dict[str, np.ndarray]:
     r = result.samplers[sampling]
     out = {"kuehn_rosenow": r.theory["var_theta"]}
     for kernel, curves in r.weight_dependent.items():
-        out["weight_dependent" if kernel == "white" else f"weight_dependent_{kernel}_kernel"] = curves["var_theta"]
+        out["weight_dependent" if kernel == "lagged" else f"weight_dependent_{kernel}_kernel"] = curves["var_theta"]
     return out
 
 
@@ -86,8 +86,8 @@ def analyse(result: Any) -> dict[str, Any]:
                                                    "all": _gap(lam, var, theories, below)}
         out["not_equilibrated"][sampling] = np.flatnonzero(~fluct.equilibrated).tolist()
         out["trending"][sampling] = np.flatnonzero(fluct.trending).tolist()
-    out["mechanism"] = {sampling: _mechanism(r.late_phase.mechanism, below) for sampling, r in result.samplers.items()
-                        if r.late_phase.mechanism is not None}
+    out["mechanism"] = {sampling: _mechanism(r.late_phase.mechanism, below, r.weight_dependent.get("lagged"))
+                        for sampling, r in result.samplers.items() if r.late_phase.mechanism is not None}
     if {"epoch", "with-replacement"} <= set(measured):
         out["excess_loss"]["ratio"] = _ratio(out["excess_loss"]["epoch"], out["excess_loss"]["with-replacement"])
     return out
@@ -100,14 +100,15 @@ def _ratio(numerator: dict[str, Any], denominator: dict[str, Any]) -> dict[str, 
     out["measured"] = a / b
     out["measured_stderr"] = a / b * float(np.hypot(numerator["measured_stderr"] / a,
                                                     denominator["measured_stderr"] / b))
-    for name in ("kuehn_rosenow", "weight_dependent"):
+    for name in ("kuehn_rosenow", "weight_dependent", "weight_dependent_white_kernel"):
         out[name] = numerator[name] / denominator[name] if name in numerator and name in denominator else None
     return out
 
 
-def _mechanism(found: dict[str, Any], below: np.ndarray) -> dict[str, Any]:
+def _mechanism(found: dict[str, Any], below: np.ndarray, lagged: dict[str, np.ndarray] | None) -> dict[str, Any]:
     """Per part of the trajectory noise: its variance summed over the directions below and above
-    lambda_cross, the low-frequency ratio below; the first-order check's medians."""
+    lambda_cross, the low-frequency ratio below; for the ``fluctuation`` part the same predicted by the
+    lagged theory; the first-order check's medians."""
     from sgdnoise.experiments.net.mechanism import PARTS
 
     out: dict[str, Any] = {"steps": found["steps"], "segments": found["segments"]}
@@ -117,6 +118,11 @@ def _mechanism(found: dict[str, Any], below: np.ndarray) -> dict[str, Any]:
                      "variance_above": float(variance.value[~below].sum()),
                      "low_frequency_ratio_below": None if ratio is None else float(ratio.value),
                      "low_frequency_ratio_below_stderr": None if ratio is None else float(ratio.stderr)}
+    if lagged is not None and "noise_variance" in lagged:
+        out["fluctuation"]["predicted_variance_below"] = float(lagged["noise_variance"][below].sum())
+        out["fluctuation"]["predicted_variance_above"] = float(lagged["noise_variance"][~below].sum())
+        out["fluctuation"]["predicted_low_frequency_ratio_below"] = float(
+            lagged["noise_low_frequency"][below].sum() / lagged["noise_variance"][below].sum()) if below.any() else None
     check = found.get("linear_check")
     if check is not None:
         for name, values in check.items():

@@ -131,7 +131,7 @@ def _late_phase(session: Session, sampling: str, start_state: dict[str, Any], ei
     """Burn-in, recorded epochs, then the trajectory noise, with ``sampling`` from ``start_state``
     (stream ``late-phase``); at the end the per-example gradients against the first-order model."""
     from sgdnoise.experiments.net.mechanism import linear_check, trajectory_noise
-    from sgdnoise.measure.network_noise import PerExampleGradients, projected_covariance
+    from sgdnoise.measure.network_noise import PerExampleGradients
     from sgdnoise.measure.recorder import ProjectedFluctuations
     from sgdnoise.problems.networks import flat_parameters
 
@@ -165,27 +165,31 @@ def _late_phase(session: Session, sampling: str, start_state: dict[str, Any], ei
 
 def weight_dependent_curves(eigenbasis: Eigenbasis, sampling: str, config: NetConfig, batches_per_epoch: int,
                             n_examples: int) -> dict[str, dict[str, np.ndarray]]:
-    """The prediction of :mod:`sgdnoise.theory.net_noise` per kernel of the weight-dependent part.
+    """The predictions of :mod:`sgdnoise.theory.net_noise`, per lag kernel of the weight-dependent part.
 
-    ``white`` for every sampler (the prediction); for ``epoch`` also ``epoch`` (the other bound).
-    NaN where the directions are not all stable (lambda_i <= 0 or beyond the stability limit).
+    ``lagged`` (the prediction: the kernel follows the weights' lag covariance) for every sampler;
+    for ``epoch`` also the bounds ``white`` (uncorrelated) and ``epoch`` (anti-correlated like the
+    noise at fixed weights).  NaN unless every direction is stable (0 < lr lambda_i < 2 (1 + beta)).
     """
     from sgdnoise.theory import batch_noise_factor
-    from sgdnoise.theory.net_noise import weight_dependent_fluctuations
+    from sgdnoise.theory.net_noise import lagged_weight_dependent_fluctuations, weight_dependent_fluctuations
 
     curv = eigenbasis.curvature
     lam, f = curv.eigenvalues, batch_noise_factor(sampling, n_examples, config.batch)
     M = batches_per_epoch if sampling == "epoch" else 1
-    out = {}
-    for kernel in ("white", "epoch") if sampling == "epoch" else ("white",):
-        if (lam > 0).all() and (config.lr * lam < 2 * (1 + config.momentum)).all():
-            found = weight_dependent_fluctuations(lam, f * curv.noise_variance_per_example, curv.hessian_spread, f,
-                                                  config.lr, config.momentum, M, kernel)
-            out[kernel] = {"var_theta": found.var_theta, "var_v": found.var_v, "tau": found.tau,
-                           "weight_dependent_share": found.weight_dependent_share,
-                           "spectral_radius": np.asarray(found.spectral_radius)}
-        else:
-            out[kernel] = {key: np.full(lam.shape, np.nan) for key in PREDICTED}
+    if not ((lam > 0).all() and (config.lr * lam < 2 * (1 + config.momentum)).all()):
+        return {"lagged": {key: np.full(lam.shape, np.nan) for key in PREDICTED}}
+    args = (lam, f * curv.noise_variance_per_example, curv.hessian_spread, f, config.lr, config.momentum, M)
+    lagged = lagged_weight_dependent_fluctuations(*args)
+    out = {"lagged": {key: lagged[key] for key in (*PREDICTED, "low_frequency_ratio")}}
+    out["lagged"]["noise_variance"] = lagged["noise_lag_covariance"][:, 0]
+    out["lagged"]["noise_low_frequency"] = lagged["noise_lag_covariance"][:, 0] + 2 * lagged[
+        "noise_lag_covariance"][:, 1:].sum(axis=1)
+    for kernel in ("white", "epoch") if sampling == "epoch" else ():
+        found = weight_dependent_fluctuations(*args, kernel=kernel)
+        out[kernel] = {"var_theta": found.var_theta, "var_v": found.var_v, "tau": found.tau,
+                       "weight_dependent_share": found.weight_dependent_share,
+                       "spectral_radius": np.asarray(found.spectral_radius)}
     return out
 
 
