@@ -16,8 +16,10 @@ then the sum of three parts, each recorded along an actual trajectory
 For each part the lag autocovariance along every direction, its variance, and the
 low-frequency ratio :math:`S(0)/C(0) = 1 + 2\sum_{h=1}^{L} C(h)/C(0)` of the directions below
 :math:`\lambda_{\rm cross}` (1: uncorrelated; 0: fully anti-correlated, as the epoch kernel
-makes the noise at fixed weights).  Standard errors from :data:`SEGMENTS` consecutive segments
-of the trajectory, each treated as one replica.
+makes the noise at fixed weights).  Every part has mean zero by construction (``q`` centred over
+the examples, :math:`\bar B_{\mathcal B} - \bar B` averaging to zero), so no mean is subtracted:
+subtracting a sample mean would bias the sum over lags by about ``-2 L / T``.  Standard errors
+from :data:`SEGMENTS` consecutive segments of the trajectory, each treated as one replica.
 
 :func:`linear_check` holds the first-order model against the per-example gradients measured
 at the end of the late phase: how much of their change since :math:`\theta_0` the top-k
@@ -94,7 +96,7 @@ def split_noise(q: np.ndarray, blocks: np.ndarray, batches: np.ndarray, p: np.nd
              "offset": spread @ p_mean, "fluctuation": np.einsum("tij,tj->ti", spread, p - p_mean)}
     out: dict[str, Any] = {"steps": len(batches), "segments": SEGMENTS}
     for name, series in parts.items():
-        acov = LagAutocovariance(max_lag, SEGMENTS, (q.shape[1],))
+        acov = LagAutocovariance(max_lag, SEGMENTS, (q.shape[1],), zero_mean=True)  # each part has mean 0
         acov.add(series.reshape(SEGMENTS, segment, -1).transpose(1, 0, 2))
         per = acov.per_replica()  # (R, L + 1, k)
         ratio = segment_mean(_low_frequency(per[:, :, below].sum(axis=2))) if below.any() else None
