@@ -62,14 +62,14 @@ def plot_window(folder: ResultFolder, result: NetResult) -> str | None:
     if result.curvature is None or not measured:
         return f"no late phase recorded ({result.status})"
     lam = result.curvature.eigenvalues
-    fig, axes = plt.subplots(1, 3, figsize=(15, 5.4))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 6.6))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for colour, (sampling, fluct) in zip(colours, measured.items()):
         _window_panel(axes[0], lam, colour, sampling, fluct)
         _ratio_panel(axes[1], lam, colour, sampling, fluct, result)
         _mechanism_panel(axes[2], lam, colour, sampling, result.samplers[sampling].late_phase.mechanism)
     if all(r.late_phase.mechanism is None for r in result.samplers.values()):
-        axes[2].text(0.5, 0.5, "not measured: the trajectory (--noise-epochs x M steps)\nis shorter than 4 x (--max-lag + 1)",
+        axes[2].text(0.5, 0.5, "not measured: the trajectory (4 x --noise-epochs x M steps)\nis shorter than 8 x (--max-lag + 1)",
                      ha="center", va="center", transform=axes[2].transAxes, fontsize=9)
     axes[1].axhline(1.0, color="black", lw=0.8)
     titles = ("Var θ over the recorded window", "measured / predicted Var θ",
@@ -83,12 +83,12 @@ def plot_window(folder: ResultFolder, result: NetResult) -> str | None:
         ax.set_xlabel(r"Hessian eigenvalue $\lambda_i$")
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=6.5, loc="best")
+        ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.13), frameon=False)
     c = result.config
     add_footer(fig, f"{c.model} on {c.data}, lr {c.lr:g}, beta {c.momentum:g}, S {c.batch}, window {c.epochs} "
                     f"epochs after {c.burn_in_epochs} burn-in; hollow circles (left): window < 20 relaxation "
                     "times; error bars ±2 s.e.")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     folder.save_figure(fig, "window", "Var theta with and without drift removal, measured / theory, "
                                       "noise parts along the trajectory", tight=False)
     return None

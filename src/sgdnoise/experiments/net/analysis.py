@@ -90,7 +90,24 @@ def analyse(result: Any) -> dict[str, Any]:
                         for sampling, r in result.samplers.items() if r.late_phase.mechanism is not None}
     if {"epoch", "with-replacement"} <= set(measured):
         out["excess_loss"]["ratio"] = _ratio(out["excess_loss"]["epoch"], out["excess_loss"]["with-replacement"])
+    if "epoch" in measured:
+        out["verdict"] = _verdict(out["gap_below_lambda_cross"]["epoch"])
     return out
+
+
+def _verdict(gap: dict[str, Any]) -> str | None:
+    """One sentence: how far epoch Var theta below lambda_cross is from each theory, and how much the new one closes."""
+    which = "equilibrated" if gap["equilibrated"]["directions"] else "all"
+    g = gap[which]
+    kr, new = g.get("median_measured_over_kuehn_rosenow"), g.get("median_measured_over_weight_dependent")
+    if kr is None or new is None:
+        return None
+    closed = g["log_gap_closed"]
+    white, epoch = (g.get(f"median_measured_over_weight_dependent_{k}_kernel") for k in ("white", "epoch"))
+    bounds = f" (bounds: white kernel {white:.3g}, epoch kernel {epoch:.3g})" if white and epoch else ""
+    return (f"epoch sampling, {g['directions']} {which} directions below lambda_cross: median measured / theory "
+            f"{kr:.3g} for Kuehn-Rosenow, {new:.3g} for the weight-dependent-noise theory{bounds}; it closes "
+            + ("no part" if closed is None else f"{100 * closed:.0f} %") + " of the log-gap")
 
 
 def _ratio(numerator: dict[str, Any], denominator: dict[str, Any]) -> dict[str, Any]:

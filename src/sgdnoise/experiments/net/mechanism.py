@@ -35,7 +35,9 @@ import numpy as np
 from sgdnoise.stats.streaming import LagAutocovariance, segment_mean
 
 #: Segments of the trajectory whose spread gives the standard errors.
-SEGMENTS = 4
+SEGMENTS = 8
+#: The trajectory lasts this many times ``noise_epochs`` epochs.
+TRAJECTORY_EPOCHS = 4
 PARTS = ("reference", "offset", "fluctuation")
 
 
@@ -46,7 +48,8 @@ def _low_frequency(acov: np.ndarray) -> np.ndarray:
 
 def trajectory_noise(session: Any, sampler: Any, optimizer: Any, basis: Any, theta0: Any,
                      eigenbasis: Any, below: np.ndarray) -> dict[str, Any] | None:
-    """Train ``noise_epochs`` more epochs with ``sampler``, splitting each step's noise (module docstring).
+    """Train :data:`TRAJECTORY_EPOCHS` x ``noise_epochs`` more epochs with ``sampler``, splitting each
+    step's noise (module docstring).
 
     Returns per part ``variance`` (k,), ``autocovariance`` (max_lag + 1, k) and
     ``low_frequency_ratio`` of the directions in ``below`` (value, stderr); None when too short
@@ -59,7 +62,7 @@ def trajectory_noise(session: Any, sampler: Any, optimizer: Any, basis: Any, the
 
     s, c = session, session.config
     X, y = s.train_set
-    steps = c.noise_epochs * s.M
+    steps = TRAJECTORY_EPOCHS * c.noise_epochs * s.M
     segment = steps // SEGMENTS
     if segment <= s.max_lag:
         return None
