@@ -128,7 +128,8 @@ def _mechanism(found: dict[str, Any], below: np.ndarray, lagged: dict[str, np.nd
     lagged theory; the first-order check's medians."""
     from sgdnoise.experiments.net.mechanism import PARTS
 
-    out: dict[str, Any] = {"steps": found["steps"], "segments": found["segments"]}
+    out: dict[str, Any] = {"steps": found["steps"], "segments": found["segments"],
+                           "displacement_in_subspace": found.get("displacement_in_subspace")}
     for part in PARTS:
         variance, ratio = found[part]["variance"], found[part]["low_frequency_ratio"]
         out[part] = {"variance_below": float(variance.value[below].sum()),

@@ -154,9 +154,11 @@ def _late_phase(session: Session, sampling: str, start_state: dict[str, Any], ei
     announce_phase(f"trajectory-noise:{sampling}")
     mechanism = trajectory_noise(s, sampler, optimizer, basis, theta0, eigenbasis, below)
     projections = PerExampleGradients(s.model, s.loss_fn, s.train_set).project(basis).double().cpu().numpy()
-    p_end = (basis.T @ (flat_parameters(s.model) - theta0)).double().cpu().numpy()
+    displacement = flat_parameters(s.model).to(basis.dtype) - theta0
+    p_end = (basis.T @ displacement).double().cpu().numpy()
     if mechanism is not None:
         mechanism["linear_check"] = linear_check(projections, eigenbasis.projections, eigenbasis.hessian_blocks, p_end)
+        mechanism["displacement_in_subspace"] = float(np.sum(p_end**2) / float(displacement.double().square().sum()))
     train_accuracy, test_accuracy = s.accuracies()
     centred = projections - projections.mean(axis=0)
     return LatePhase(burn.steps, losses, log.steps, train_accuracy, test_accuracy, np.mean(centred**2, axis=0),
