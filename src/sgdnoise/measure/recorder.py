@@ -10,7 +10,9 @@ is :math:`O(k d)` whatever the number of steps: the variances :math:`\sigma^2_{\
 :math:`\sigma^2_{v,i}` over the recorded window, the velocity-correlation time
 :math:`\tau_i = 2\sigma^2_{\theta,i}/\sigma^2_{v,i}` (Kühn & Rosenow eq. 18), and standard
 errors from batch means (the window cut into ``n_blocks`` consecutive blocks;
-:class:`sgdnoise.stats.streaming.SegmentMoments`).
+:class:`sgdnoise.stats.streaming.SegmentMoments`).  With ``resolution > 0`` it also keeps the
+sums that remove a linear drift, in ``n_blocks * resolution`` fine segments, for
+:meth:`ProjectedFluctuations.detrended` (:mod:`sgdnoise.measure.window`).
 
 :class:`FluctuationRecorder` is the same measurement for a training loop of one's own: it reads
 the parameters of a ``torch.nn.Module`` (one call of :meth:`FluctuationRecorder.record` per
