@@ -92,10 +92,12 @@ def test_too_short_a_window_is_flagged_per_direction(run_cli, tmp_path):
         stationary = summary["measured"]["stationary"][sampling]
         assert len(stationary) == 4 and not any(stationary)  # 40 recorded steps, tau of hundreds
         assert summary["measured"]["stationary_count"][sampling] == 0
-        assert len(summary["measured"]["drift_ratio"][sampling]) == 4
+        assert not any(summary["measured"]["equilibrated"][sampling])
+        assert len(summary["measured"]["trend"][sampling]) == 4
+        assert summary["analysis"]["not_equilibrated"][sampling] == [0, 1, 2, 3]
         assert arrays[f"{sampling.replace('-', '_')}_stationary"].dtype == bool
-        assert f"{sampling}: 0 of 4 directions stationary" in stdout
-    assert "--epochs" in stdout and "20 tau" in stdout
+        assert f"{sampling}: 4 of 4 directions not equilibrated" in stdout
+    assert "--epochs" in stdout and "20 relaxation times" in stdout
 
 
 @pytest.mark.parametrize("command", ["net", "balance"])

@@ -78,6 +78,49 @@ class PerExampleGradients:
             bar.close()
             self.model.train(was_training)
 
+    def hessian_blocks(self, V: torch.Tensor, progress: bool = False) -> torch.Tensor:
+        r"""Per-example Hessians in the subspace of ``V``: :math:`B_n = V^\top \nabla^2\ell_n V`, ``(P, k, k)``.
+
+        Forward-over-reverse per-example Hessian-vector products
+        (``vmap`` over the examples of a chunk of ``jvp(grad(ell_n))``), one column of ``V`` at a
+        time, each product projected on ``V`` at once (memory ``chunk_size * d``).  Their mean is
+        :math:`V^\top H V`; their spread is the weight-dependent part of the gradient noise in
+        that subspace, :math:`q_n(\theta) \approx q_n + B_n V^\top(\theta - \theta_0)`
+        (docs/theory.md §3g, network form in :mod:`sgdnoise.theory.net_noise`).
+        """
+        from torch.func import jvp
+
+        V = V.to(dtype=self.dtype, device=self.device)
+        params = {n: p.detach() for n, p in zip(self.space.names, self.space.params)}
+        buffers = dict(self.model.named_buffers())
+
+        def example_loss(p: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return self.loss_fn(functional_call(self.model, {**p, **buffers}, (x[None],)), y[None])
+
+        def example_hvp(x: torch.Tensor, y: torch.Tensor, v: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return jvp(lambda p: grad(example_loss)(p, x, y), (params,), (v,))[1]
+
+        per_example = vmap(example_hvp, in_dims=(0, 0, None))
+        was_training = self.model.training
+        self.model.eval()
+        blocks = []
+        bar = progress_bar(progress, total=self.n_examples, desc="per-example Hessian blocks", unit="example")
+        try:
+            for X, y in data_chunks(self.data, self.chunk_size):
+                for Xc, yc in zip(X.split(self.chunk_size), y.split(self.chunk_size)):
+                    Xc, yc = Xc.to(self.device), yc.to(self.device)
+                    columns = []
+                    for j in range(V.shape[1]):
+                        tangent = dict(zip(self.space.names, self.space.unflatten(V[:, j])))
+                        out = per_example(Xc, yc, tangent)
+                        columns.append(self.space.flatten([out[n] for n in self.space.names], batch=len(Xc)).T @ V)
+                    blocks.append(torch.stack(columns, dim=2))
+                    bar.update(len(Xc))
+        finally:
+            bar.close()
+            self.model.train(was_training)
+        return torch.cat(blocks)
+
     def project(self, V: torch.Tensor, progress: bool = False) -> torch.Tensor:
         r"""Rows :math:`q_n = V^\top \nabla\ell_n`: a ``(P, k)`` tensor for ``V`` of shape ``(d, k)``."""
         V = V.to(dtype=self.dtype, device=self.device)

@@ -10,7 +10,9 @@ is :math:`O(k d)` whatever the number of steps: the variances :math:`\sigma^2_{\
 :math:`\sigma^2_{v,i}` over the recorded window, the velocity-correlation time
 :math:`\tau_i = 2\sigma^2_{\theta,i}/\sigma^2_{v,i}` (Kühn & Rosenow eq. 18), and standard
 errors from batch means (the window cut into ``n_blocks`` consecutive blocks;
-:class:`sgdnoise.stats.streaming.SegmentMoments`).
+:class:`sgdnoise.stats.streaming.SegmentMoments`).  With ``resolution > 0`` it also keeps the
+sums that remove a linear drift, in ``n_blocks * resolution`` fine segments, for
+:meth:`ProjectedFluctuations.detrended` (:mod:`sgdnoise.measure.window`).
 
 :class:`FluctuationRecorder` is the same measurement for a training loop of one's own: it reads
 the parameters of a ``torch.nn.Module`` (one call of :meth:`FluctuationRecorder.record` per
@@ -31,7 +33,9 @@ from torch import nn
 
 from sgdnoise.errors import UsageError
 from sgdnoise.problems.networks import flat_parameters
+from sgdnoise.measure.window import WindowFluctuations, window_fluctuations
 from sgdnoise.stats.streaming import Estimate, SegmentMoments, ratio_estimate, segment_mean
+from sgdnoise.stats.trend import TrendMoments
 
 
 class ProjectedFluctuations:
@@ -54,10 +58,13 @@ class ProjectedFluctuations:
         ``n_blocks`` blocks and the blocks grow with the window.
     n_blocks : int
         Consecutive blocks of the window whose spread gives the standard errors.
+    resolution : int
+        With ``steps`` known, the window is also recorded in ``n_blocks * resolution`` fine
+        segments with the sums that remove a linear drift (:meth:`detrended`); 0: not.
     """
 
     def __init__(self, basis: torch.Tensor, start: torch.Tensor, steps: int | None,
-                 n_blocks: int = 20) -> None:
+                 n_blocks: int = 20, resolution: int = 0) -> None:
         if basis.ndim != 2 or basis.shape[0] != start.numel():
             raise UsageError(f"basis must have shape (d, k) with d = {start.numel()}; got {tuple(basis.shape)}")
         if steps is None:
@@ -78,6 +85,12 @@ class ProjectedFluctuations:
         self.velocity = SegmentMoments(n_segments, (k,))
         self.steps = 0
         self._previous = np.zeros(k)
+        self.fine: tuple[TrendMoments, SegmentMoments] | None = None
+        self.fine_length, self.resolution = 0, resolution
+        if steps is not None and resolution > 0:
+            self.fine_length = max(1, math.ceil(steps / (n_blocks * resolution)))
+            n_fine = math.ceil(steps / self.fine_length)
+            self.fine = (TrendMoments(n_fine, (k,)), SegmentMoments(n_fine, (k,)))
 
     def update(self, theta: torch.Tensor) -> None:
         """Record the weights ``theta`` (flat, shape ``(d,)``) after one more step."""
@@ -92,6 +105,10 @@ class ProjectedFluctuations:
         block = min(block, len(self.theta.count) - 1)
         self.theta.add(block, p, p * p, 1)
         self.velocity.add(block, u, u * u, 1)
+        if self.fine is not None:
+            segment = min(self.steps // self.fine_length, len(self.fine[1].count) - 1)
+            self.fine[0].add(segment, float(self.steps), p)
+            self.fine[1].add(segment, u, u * u, 1)
         self._previous = p
         self.steps += 1
 
@@ -106,6 +123,16 @@ class ProjectedFluctuations:
             "tau": ratio_estimate(theta_blocks, velocity_blocks, scale=2.0),
             "mean_theta": self.theta.mean(), "steps": self.steps,
         }
+
+    def detrended(self, relaxation: np.ndarray | None = None) -> WindowFluctuations:
+        """Var theta about the window's least-squares line, Var v, tau, the trend, with batch-means
+        errors over blocks at least one relaxation time long, the measured one or ``relaxation``
+        (steps per direction) if longer (:func:`sgdnoise.measure.window.window_fluctuations`)."""
+        if self.fine is None:
+            raise UsageError("detrended() needs a recorder made with steps and resolution > 0")
+        if self.steps < 2:
+            raise UsageError(f"at least 2 recorded steps are needed; got {self.steps}")
+        return window_fluctuations(*self.fine, self.fine_length, self.resolution, relaxation)
 
     def drift_ratio(self) -> np.ndarray:
         r"""Per direction, ``|mean of the second half - mean of the first half| / sqrt(var_theta)``.
@@ -128,13 +155,17 @@ class ProjectedFluctuations:
 
     def state_dict(self) -> dict[str, Any]:
         return copy.deepcopy({"theta": self.theta, "velocity": self.velocity, "steps": self.steps,
-                              "previous": self._previous, "block_length": self.block_length})
+                              "previous": self._previous, "block_length": self.block_length, "fine": self.fine})
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         state = copy.deepcopy(state)
         self.theta, self.velocity = state["theta"], state["velocity"]
         self.steps, self._previous = state["steps"], state["previous"]
         self.block_length = state.get("block_length", self.block_length)  # absent in older checkpoints
+        if self.fine is not None and state.get("fine") is None:
+            raise UsageError("the checkpoint was written by an older sgdnoise without the detrending sums; "
+                             "delete the checkpoint folder and rerun")
+        self.fine = state.get("fine")
 
 
 def _merge_pairs(moments: SegmentMoments) -> None:

@@ -27,6 +27,7 @@ METHOD_NAMES = {
     "anticorrelated": "anti-correlated noise (§3e)",
     "kuehn-rosenow": "Kühn & Rosenow closed form (§3d)",
     "epoch": "epoch theory, approximate (§3g)",
+    "weight-dependent": "weight-dependent noise, top k (§3g, network form)",
 }
 
 __all__ = ["METHOD_NAMES", "add_footer", "plt"]

@@ -19,10 +19,11 @@ from sgdnoise.stats.streaming import Estimate
 
 #: Line style of each theory method (where its prediction is a smooth function of lambda) ...
 METHOD_STYLES = {"exact": "-", "kuehn-rosenow": "--", "anticorrelated": (0, (5, 1, 1, 1)),
-                 "continuum": ":", "discrete": "-.", "detailed-balance": (0, (1, 3)), "epoch": (0, (3, 1))}
+                 "continuum": ":", "discrete": "-.", "detailed-balance": (0, (1, 3)), "epoch": (0, (3, 1)),
+                 "weight-dependent": (0, (2, 1))}
 #: ... and its marker (where it is not: one mark per direction).
 METHOD_MARKERS = {"exact": "_", "kuehn-rosenow": "x", "anticorrelated": "+", "continuum": "1",
-                  "discrete": "2", "detailed-balance": "3", "epoch": "d"}
+                  "discrete": "2", "detailed-balance": "3", "epoch": "d", "weight-dependent": "^"}
 MARKER_LABELS = {"lambda_cross": r"$\lambda_{\rm cross}$", "tau_SGD": r"$\tau_{\rm SGD}$"}
 QUANTITIES = (("var_theta", r"Var $\theta_i$"), ("var_v", r"Var $v_i$"), ("tau", r"$\tau_i$"))
 

@@ -13,6 +13,7 @@ import numpy as np
 from sgdnoise.experiments.net.result import MEASURED, Curvature, NetResult
 from sgdnoise.report.figures import add_footer, plt
 from sgdnoise.report.fluctuations import FluctuationSeries, plot_fluctuations
+from sgdnoise.report.net_window import plot_window
 from sgdnoise.report.folder import ResultFolder
 from sgdnoise.report.noise_autocorrelation import AutocorrelationSeries, plot_noise_autocorrelation
 from sgdnoise.report.terminal import print_written
@@ -21,11 +22,24 @@ ARRAY_DOCS = {
     "hessian_eigenvalues": "(k,) descending, at the pre-trained point",
     "hessian_residuals": "(k,) relative residuals ||H v - lambda v|| / |lambda|",
     "noise_covariance_projected": "(k, k) V^T Sigma_1 V, per-example gradient covariance",
-    "SAMPLING_var_theta, SAMPLING_var_v, SAMPLING_tau (+ _stderr)": "(k,) measured, per eigenvector",
+    "hessian_spread": "(k, k) S_ij = mean_n (B_n - mean B)_ij^2, B_n = V^T Hessian of example n V",
+    "SAMPLING_var_theta, SAMPLING_var_v, SAMPLING_tau (+ _stderr)": "(k,) measured, per eigenvector; var_theta "
+                                                                    "about the window's least-squares line",
+    "SAMPLING_var_theta_raw, SAMPLING_trend (+ _stderr)": "(k,) var_theta about the window mean (no drift "
+                                                          "removed); slope of the projected mean per step",
+    "SAMPLING_mean_theta (+ _stderr)": "(k,) mean displacement from the start of the window",
+    "SAMPLING_autocorrelation_time, SAMPLING_relaxation_time, SAMPLING_block_length": "(k,) steps: measured "
+        "integrated autocorrelation time; max of it and the heavy-ball relaxation time; batch-means block",
+    "SAMPLING_equilibrated, SAMPLING_trending, SAMPLING_stationary": "(k,) window >= 20 relaxation times; "
+        "|trend| > 3 s.e.; equilibrated and not trending",
     "SAMPLING_theory_var_theta, SAMPLING_theory_var_v, SAMPLING_theory_tau": "(k,) Kuehn-Rosenow",
+    "SAMPLING_wd_KERNEL_var_theta, ..._var_v, ..._tau, ..._weight_dependent_share": "(k,) weight-dependent-noise "
+        "prediction (theory/net_noise.py), KERNEL white (and epoch for epoch sampling)",
+    "SAMPLING_mechanism_PART_variance (+ _stderr)": "(k,) variance of the PART (reference, offset, fluctuation) "
+                                                    "of the noise along the trajectory",
+    "SAMPLING_mechanism_explained, SAMPLING_mechanism_change_to_noise": "(k,) first-order top-k model against the "
+                                                                        "per-example gradients at the end",
     "SAMPLING_noise_autocorrelation (+ _stderr)": "(max_lag + 1, k) projected cov(dg_k, dg_k+h)",
-    "SAMPLING_drift_ratio, SAMPLING_stationary": "(k,) |mean 2nd half - mean 1st half| / sqrt(var_theta) of "
-                                                 "the recorded window; window >= 20 tau and drift ratio < 1",
     "SAMPLING_epoch_losses": "mean mini-batch loss per epoch of the late phase",
     "pretrain_epoch_losses": "mean mini-batch loss per epoch of the pre-training",
     "slq_nodes, slq_weights": "(vectors, steps) stochastic Lanczos quadrature",
@@ -39,7 +53,7 @@ def arrays(result: NetResult) -> dict[str, np.ndarray]:
     if curv is None:
         return out
     out.update(hessian_eigenvalues=curv.eigenvalues, hessian_residuals=curv.residuals,
-               noise_covariance_projected=curv.noise_covariance)
+               noise_covariance_projected=curv.noise_covariance, hessian_spread=curv.hessian_spread)
     if curv.spectrum is not None:
         out.update(slq_nodes=curv.spectrum.nodes, slq_weights=curv.spectrum.weights)
     for sampling, r in result.samplers.items():
@@ -52,8 +66,28 @@ def arrays(result: NetResult) -> dict[str, np.ndarray]:
         for name in MEASURED if fluct is not None else ():
             out[f"{key}_{name}"] = getattr(fluct, name).value
             out[f"{key}_{name}_stderr"] = getattr(fluct, name).stderr
-        if fluct is not None:
-            out[f"{key}_drift_ratio"], out[f"{key}_stationary"] = fluct.drift_ratio, fluct.stationary
+        for name in FLAGS if fluct is not None else ():
+            out[f"{key}_{name}"] = getattr(fluct, name)
+        for kernel, curves in r.weight_dependent.items():
+            out.update({f"{key}_wd_{kernel}_{name}": np.asarray(v) for name, v in curves.items()
+                        if name not in ("spectral_radius", "noise_lag_covariance")})
+        out.update(_mechanism_arrays(key, r.late_phase.mechanism))
+    return out
+
+
+FLAGS = ("autocorrelation_time", "relaxation_time", "block_length", "equilibrated", "trending", "stationary")
+
+
+def _mechanism_arrays(key: str, found: dict | None) -> dict[str, np.ndarray]:
+    from sgdnoise.experiments.net.mechanism import PARTS
+
+    if found is None:
+        return {}
+    out = {}
+    for part in PARTS:
+        out[f"{key}_mechanism_{part}_variance"] = found[part]["variance"].value
+        out[f"{key}_mechanism_{part}_variance_stderr"] = found[part]["variance"].stderr
+    out.update({f"{key}_mechanism_{name}": v for name, v in found.get("linear_check", {}).items()})
     return out
 
 
@@ -138,7 +172,9 @@ def plot_measurements(folder: ResultFolder, result: NetResult) -> dict[str, str]
         not_drawn["fluctuations.png"] = f"no late phase recorded ({result.status})"
     else:
         runs = {s: FluctuationSeries(curv.eigenvalues, f.var_theta, f.var_v, f.tau) for s, f in measured.items()}
-        theories = {s: {"kuehn-rosenow": result.samplers[s].theory} for s in measured}
+        theories = {s: {"kuehn-rosenow": result.samplers[s].theory,
+                        **({"weight-dependent": result.samplers[s].weight_dependent["lagged"]}
+                           if "lagged" in result.samplers[s].weight_dependent else {})} for s in measured}
         plot_fluctuations(folder, runs, theories, {"lambda_cross": result.lambda_cross, "tau_SGD": result.tau_sgd},
                           description="Var theta, Var v, tau against lambda", footer=footer(result))
     M = result.batches_per_epoch
@@ -162,6 +198,9 @@ def save(result: NetResult, folder: ResultFolder) -> None:
     reason = plot_training(folder, result)
     if reason is not None:
         not_drawn["training.png"] = reason
+    reason = plot_window(folder, result)
+    if reason is not None:
+        not_drawn["window.png"] = reason
     if (folder.path / "checkpoints").is_dir():
         folder.files["checkpoints/"] = "resume data: a rerun of the same command into this folder resumes from it"
     summary = result.to_summary()
@@ -170,15 +209,75 @@ def save(result: NetResult, folder: ResultFolder) -> None:
     folder.write_summary(summary)
 
 
-def _show_trust(result: NetResult) -> None:
-    """One line per sampler whose recorded window is not stationary in every direction."""
-    from sgdnoise.experiments.net.late_phase import DRIFT_LIMIT, WINDOW_TAUS
+def _show_trust(result: NetResult, analysis: dict) -> None:
+    """Per sampler: the directions not equilibrated or trending in the recorded window, and the loss trend."""
+    from sgdnoise.experiments.net.late_phase import TREND_Z, WINDOW_TAUS
 
-    for sampling, (good, total) in result.stationary_counts().items():
-        if good < total:
-            print(f"{sampling}: {good} of {total} directions stationary in the recorded window (window >= "
-                  f"{WINDOW_TAUS} tau and drift < {DRIFT_LIMIT:g} sd); the others measure drift, not noise: "
-                  "raise --epochs or --burn-in-epochs (summary.json: measured.stationary)")
+    for sampling, fluct in result.fluctuations().items():
+        late, k = result.samplers[sampling].late_phase, fluct.equilibrated.size
+        bad, trending = analysis["not_equilibrated"][sampling], analysis["trending"][sampling]
+        if bad:
+            print(f"{sampling}: {len(bad)} of {k} directions not equilibrated (window < {WINDOW_TAUS} relaxation "
+                  f"times): {_ranks(bad)}; raise --epochs (summary: analysis.not_equilibrated)")
+        if trending:
+            print(f"{sampling}: {len(trending)} of {k} directions trend (|slope| > {TREND_Z:g} s.e.; linear drift "
+                  f"removed from Var theta): {_ranks(trending)}; raise --burn-in-epochs")
+        window = (late.loss_trend or {}).get("window") or {}
+        if window.get("z") is not None and abs(window["z"]) > TREND_Z:
+            print(f"{sampling}: the loss still trends over the window ({100 * window['relative_change']:+.1f} %, "
+                  f"z = {window['z']:.1f})")
+
+
+def _ranks(indices: list[int]) -> str:
+    """Direction ranks (1 = largest eigenvalue), the first few."""
+    shown = ", ".join(str(i + 1) for i in indices[:12])
+    return f"ranks {shown}{', ...' if len(indices) > 12 else ''}"
+
+
+def _interval(fit: dict) -> str:
+    if fit["exponent"] is None:
+        return f"n/a ({fit['directions']} directions)"
+    ci = fit["ci95"]
+    return f"{fit['exponent']:+.2f} [{ci[0]:+.2f}, {ci[1]:+.2f}] ({fit['directions']} dirs)"
+
+
+def _show_analysis(analysis: dict) -> None:
+    """Slopes, excess loss and its ratio, the gap below lambda_cross and how much the new theory closes."""
+    for sampling, fits in analysis["slopes"].items():
+        m, kr = fits["measured"], fits["kuehn_rosenow"]
+        print(f"{sampling}: slope of log Var theta vs log lambda, equilibrated directions, below lambda_cross "
+              f"{_interval(m['below'])} (KR {_interval(kr['below'])}), above {_interval(m['above'])}")
+    loss = analysis["excess_loss"]
+    for sampling, block in loss.items():
+        if sampling != "ratio":
+            print(f"{sampling}: excess loss 1/2 sum lambda Var theta (top k) {block['measured']:.3g} "
+                  f"+- {block['measured_stderr']:.2g}; KR {block['kuehn_rosenow']:.3g}, "
+                  f"weight-dependent {block['weight_dependent']:.3g}")
+    if "ratio" in loss:
+        r = loss["ratio"]
+        print(f"excess loss epoch / with-replacement: measured {r['measured']:.3f} +- {r['measured_stderr']:.3f} "
+              f"({100 * (1 - r['measured']):.0f} % reduction), KR {r['kuehn_rosenow']:.3f}, "
+              f"weight-dependent {r['weight_dependent']:.3f}")
+    for sampling, gap in analysis["gap_below_lambda_cross"].items():
+        g = gap["equilibrated"] if gap["equilibrated"]["directions"] else gap["all"]
+        which = "equilibrated" if gap["equilibrated"]["directions"] else "all, none equilibrated"
+        kr, new = g.get("median_measured_over_kuehn_rosenow"), g.get("median_measured_over_weight_dependent")
+        if kr is not None and new is not None:
+            closed = g["log_gap_closed"]
+            bounds = [f"{name} {g[key]:.3g}" for name, key in (
+                ("white", "median_measured_over_weight_dependent_white_kernel"),
+                ("epoch-kernel", "median_measured_over_weight_dependent_epoch_kernel")) if g.get(key) is not None]
+            print(f"{sampling}: below lambda_cross ({g['directions']} directions, {which}) median measured / theory: "
+                  f"KR {kr:.3g}, weight-dependent {new:.3g}" + (f" (bounds: {', '.join(bounds)})" if bounds else "")
+                  + ("" if closed is None else f"; {100 * closed:.0f} % of the KR log-gap closed"))
+    for sampling, m in analysis.get("mechanism", {}).items():
+        part = m["fluctuation"]
+        if part.get("low_frequency_ratio_below") is not None and part.get("predicted_low_frequency_ratio_below"):
+            print(f"{sampling}: weight-dependent noise along the trajectory (below lambda_cross): variance "
+                  f"{part['variance_below']:.3g} (predicted {part['predicted_variance_below']:.3g}), low-frequency "
+                  f"ratio S(0)/C(0) {part['low_frequency_ratio_below']:.2f} +- "
+                  f"{part['low_frequency_ratio_below_stderr']:.2f} (predicted {part['predicted_low_frequency_ratio_below']:.2f}"
+                  f"; noise at fixed weights {m['reference']['low_frequency_ratio_below']:.2f})")
 
 
 def show(result: NetResult, folder: ResultFolder) -> None:
@@ -201,7 +300,10 @@ def show(result: NetResult, folder: ResultFolder) -> None:
         if acc.mean is not None:
             se = f" +- {acc.stderr:.4f}" if np.isfinite(acc.stderr) else ""
             print(f"test accuracy {sampling}: {acc.mean:.4f}{se} over {len(acc.test)} seeds")
-    _show_trust(result)
+    analysis = result.to_summary().get("analysis")
+    if analysis:
+        _show_trust(result, analysis)
+        _show_analysis(analysis)
     print(f"wall time {result.wall_seconds:.0f} s")
     if not result.completed:
         print(f"status: {result.status}")

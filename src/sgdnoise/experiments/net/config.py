@@ -28,6 +28,8 @@ SOLVERS = ("lanczos", "eigsh")
 DTYPES = ("float32", "float64")
 #: Blocks of the recorded late phase whose spread gives the standard errors (docs/theory.md §8).
 RECORD_BLOCKS = 20
+#: Fine segments per block: the batch-means blocks are chosen per direction afterwards (docs/net.md).
+RECORD_RESOLUTION = 8
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,8 @@ class NetConfig(ExperimentConfig):
     pretrain_epochs: int = option(60, "pre-training epochs")
     pretrain_lr: float = option(0.05, "learning rate at the start of pre-training")
     schedule: str = option("cosine", "pre-training lr from --pretrain-lr to --lr", choices=SCHEDULES)
-    burn_in_epochs: int = option(100, "late-phase epochs before recording")
-    epochs: int = option(100, "recorded late-phase epochs")
+    burn_in_epochs: int = option(150, "late-phase epochs before recording")
+    epochs: int = option(250, "recorded late-phase epochs (a window of at least 20 relaxation times)")
     k: int = option(40, "Hessian eigenpairs")
     hvp: str = option("double-backward", "Hessian-vector products", choices=HVP_METHODS)
     solver: str = option("lanczos", "eigen-solver", choices=SOLVERS)

@@ -20,7 +20,7 @@ from sgdnoise.experiments.net.config import NetConfig
 from sgdnoise.stats.streaming import Estimate
 
 #: Measured quantities per eigendirection, in the order of the ``measured`` block.
-MEASURED = ("var_theta", "var_v", "tau", "mean_theta")
+MEASURED = ("var_theta", "var_v", "tau", "mean_theta", "var_theta_raw", "trend")
 #: Kühn-Rosenow predictions per eigendirection.
 PREDICTED = ("var_theta", "var_v", "tau")
 
@@ -66,7 +66,10 @@ class Curvature:
     spectrum : SpectralLines or None
         Stochastic Lanczos quadrature, when asked for.
     seconds : dict
-        Wall time of the eigen-solve (``eigenpairs``) and of the noise projection.
+        Wall time of the eigen-solve (``eigenpairs``), the noise projection and the Hessian blocks.
+    hessian_spread : ndarray (k, k)
+        :math:`S_{ij} = \frac1P\sum_n (B_n - \bar B)_{ij}^2`, the spread of the per-example
+        Hessians in the eigenbasis (:func:`sgdnoise.theory.net_noise.hessian_spread`).
     """
 
     eigenvalues: np.ndarray
@@ -76,6 +79,7 @@ class Curvature:
     trace: Estimate | None
     spectrum: SpectralLines | None
     seconds: dict[str, float]
+    hessian_spread: np.ndarray
 
     @property
     def noise_variance_per_example(self) -> np.ndarray:
@@ -85,19 +89,35 @@ class Curvature:
 
 @dataclass(frozen=True)
 class Fluctuations:
-    """Var theta_i, Var v_i, tau_i and the mean displacement over the recorded window.
+    """Var theta_i (linear drift removed), Var v_i, tau_i, the trend and the verdicts over the recorded window.
 
-    ``drift_ratio`` is |mean of theta_i over the window's second half - over its first half| /
-    sqrt(Var theta_i); ``stationary`` says per direction whether the window holds at least
-    20 tau_i and the drift ratio is below 1 (:func:`sgdnoise.experiments.net.late_phase.stationarity`).
+    ``var_theta`` is the variance about the window's least-squares line
+    (:mod:`sgdnoise.measure.window`), ``var_theta_raw`` the variance about the window mean
+    (nothing removed); ``trend`` the slope of the projected mean per step;
+    ``autocorrelation_time`` the measured integrated autocorrelation time of theta_i,
+    ``relaxation_time`` t_i the larger of it and the heavy-ball relaxation time
+    (:func:`sgdnoise.theory.net_noise.relaxation_time`); ``block_length`` the steps per
+    batch-means block behind each standard error (at least t_i where the window allows).
+    ``equilibrated``: the window holds at least 20 t_i; ``trending``: the trend
+    differs from zero by more than 3 standard errors; ``stationary``: equilibrated and not
+    trending (:func:`sgdnoise.experiments.net.late_phase.stationarity`).
     """
 
     var_theta: Estimate
     var_v: Estimate
     tau: Estimate
     mean_theta: Estimate
-    drift_ratio: np.ndarray
-    stationary: np.ndarray
+    var_theta_raw: Estimate
+    trend: Estimate
+    autocorrelation_time: np.ndarray
+    relaxation_time: np.ndarray
+    block_length: np.ndarray
+    equilibrated: np.ndarray
+    trending: np.ndarray
+
+    @property
+    def stationary(self) -> np.ndarray:
+        return self.equilibrated & ~self.trending
 
 
 @dataclass(frozen=True)
@@ -105,7 +125,9 @@ class LatePhase:
     """One sampler's late phase from the pre-trained point.
 
     ``recorded_steps``, the accuracies and ``noise_variance_per_example_at_end`` are None
-    when the burn-in diverged; ``fluctuations`` is None when fewer than 2 steps were recorded.
+    when the burn-in diverged; ``fluctuations`` is None when fewer than 3 steps were recorded;
+    ``loss_trend`` holds :func:`sgdnoise.experiments.net.late_phase.loss_trend` of the burn-in
+    (``burn_in``) and of the recorded window (``window``).
     """
 
     burn_in_steps: int
@@ -115,9 +137,12 @@ class LatePhase:
     test_accuracy: float | None = None
     noise_variance_per_example_at_end: np.ndarray | None = None
     fluctuations: Fluctuations | None = None
+    loss_trend: dict[str, dict[str, float | None]] | None = None
+    mechanism: dict[str, Any] | None = None
 
     def to_summary(self) -> dict[str, Any]:
-        block: dict[str, Any] = {"burn_in_steps": self.burn_in_steps, "epoch_losses": self.epoch_losses}
+        block: dict[str, Any] = {"burn_in_steps": self.burn_in_steps, "epoch_losses": self.epoch_losses,
+                                 "loss_trend": self.loss_trend}
         if self.recorded_steps is not None:
             block.update(recorded_steps=self.recorded_steps, train_accuracy=self.train_accuracy,
                          test_accuracy=self.test_accuracy,
@@ -141,6 +166,9 @@ class SamplerResult:
     theory : dict
         Kühn-Rosenow ``var_theta``, ``var_v``, ``tau`` per direction (NaN where not stable).
     late_phase : LatePhase
+    weight_dependent : dict
+        kernel (``white``; for epochs also ``epoch``) -> ``var_theta``, ``var_v``, ``tau``,
+        ``weight_dependent_share``, ``spectral_radius`` of :mod:`sgdnoise.theory.net_noise`.
     """
 
     noise_variance: np.ndarray
@@ -149,6 +177,7 @@ class SamplerResult:
     noise_kernel: np.ndarray
     theory: dict[str, np.ndarray]
     late_phase: LatePhase
+    weight_dependent: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -224,6 +253,9 @@ class NetResult:
             summary.update(self._measurement_summary(self.curvature))
         if self.crossover is not None:
             summary["crossover"] = self.crossover.to_summary()
+        from sgdnoise.experiments.net.analysis import analyse
+
+        summary["analysis"] = analyse(self) or None
         if self.accuracy is not None:
             summary["accuracy"] = {s: vars(a).copy() for s, a in self.accuracy.items()}
         summary["status"] = self.status
@@ -239,13 +271,15 @@ class NetResult:
         trace = None if curv.trace is None else {"value": curv.trace.value, "stderr": curv.trace.stderr}
         measured: dict[str, dict[str, np.ndarray]] = {key: {} for name in MEASURED
                                                       for key in (name, f"{name}_stderr")}
-        measured.update(drift_ratio={}, stationary={})
+        measured.update(autocorrelation_time={}, relaxation_time={}, block_length={}, equilibrated={}, trending={},
+                        stationary={})
         for sampling, fluct in self.fluctuations().items():
             for name in MEASURED:
                 measured[name][sampling] = getattr(fluct, name).value
                 measured[f"{name}_stderr"][sampling] = getattr(fluct, name).stderr
-            measured["drift_ratio"][sampling] = fluct.drift_ratio
-            measured["stationary"][sampling] = fluct.stationary
+            for name in ("autocorrelation_time", "relaxation_time", "block_length", "equilibrated", "trending",
+                         "stationary"):
+                measured[name][sampling] = getattr(fluct, name)
         measured["stationary_count"] = {s: n for s, (n, _) in self.stationary_counts().items()}
         s = self.samplers
         return {
@@ -257,6 +291,7 @@ class NetResult:
                                       for k, r in s.items()},
             "timing": curv.seconds, "measured": measured,
             "theory": {"kuehn_rosenow": {name: {k: r.theory[name] for k, r in s.items()} for name in PREDICTED},
+                       "weight_dependent": {k: r.weight_dependent for k, r in s.items()},
                        "noise_kernel": {k: r.noise_kernel for k, r in s.items()}},
             "late_phase": {k: r.late_phase.to_summary() for k, r in s.items()},
         }
