@@ -10,7 +10,6 @@ from sgdnoise.experiments.balance.reproductions import TailDepth
 from sgdnoise.report.balance.panels import draw_density_panel
 from sgdnoise.report.figures import plt
 from sgdnoise.report.folder import ResultFolder
-from sgdnoise.stats.distributions import Z_CRIT
 
 
 def save_densities(result: DensitiesResult, folder: ResultFolder, save_case: Any) -> None:
@@ -29,11 +28,11 @@ def _draw_variance(ax: Any, result: InversionResult) -> None:
     for name, marker in (("sgd", "o"), ("sde", "s")):
         rows = result.variance[name]
         ax.errorbar([r["T"] for r in rows], [r["variance"] for r in rows],
-                    [Z_CRIT * r["variance_se"] for r in rows], fmt=marker, ms=4, label=f"{name.upper()}, D1")
+                    [2 * r["variance_se"] for r in rows], fmt=marker, ms=4, label=f"{name.upper()}, D = 1 (±2 s.e.)")
     if result.sgd_finite_lr is not None:
         points = result.sgd_finite_lr["points"]
         ax.plot([p["T"] for p in points], [p["theory_at_T_eff"] for p in points], "C0x", ms=6,
-                label="SDE theory at T_eff (SGD's growth rate at v = 0)")
+                label=r"SDE theory at $T_\mathrm{eff}$ (SGD's growth rate at v = 0)")
     ax.axvline(result.T_c, color="grey", lw=0.8)
     ax.set(xlabel="T = lr / S", ylabel="Var v", ylim=(0, 1.2 * max(result.variance_curves["D1"].max(), 0.1)),
            title=f"fluctuation inversion (T_c = {result.T_c:.3f})")
@@ -41,12 +40,12 @@ def _draw_variance(ax: Any, result: InversionResult) -> None:
 
 
 def _draw_growth(ax: Any, result: InversionResult) -> None:
-    ax.plot(result.lr_grid, result.sde_growth_curve, "k-", label="SDE theory 4 beta_2 - 4 T alpha_3")
+    ax.plot(result.lr_grid, result.sde_growth_curve, "k-", label=r"SDE theory $4\beta_2 - 4T\alpha_3$")
     ax.plot(result.lr_grid, result.sgd_growth_curve, "C0--", label="SGD, lr = T (finite-lr)")
     for name, marker in (("sgd", "o"), ("sde", "s")):
         rows, fit = result.growth[name], result.fits[name]
-        ax.errorbar([r["T"] for r in rows], [r["rate"] for r in rows], [Z_CRIT * r["rate_se"] for r in rows],
-                    fmt=marker, ms=4, label=f"{name.upper()}: T_c = {fit['T_c']:.3f} +- {fit['T_c_se']:.3f}")
+        ax.errorbar([r["T"] for r in rows], [r["rate"] for r in rows], [2 * r["rate_se"] for r in rows],
+                    fmt=marker, ms=4, label=f"{name.upper()} (±2 s.e.): $T_c$ = {fit['T_c']:.3f} ± {fit['T_c_se']:.3f}")
     ax.axhline(0, color="grey", lw=0.8)
     ax.axvline(result.T_c, color="grey", lw=0.8)
     ax.set(xlabel="T", ylabel="growth rate of log v at v -> 0", title="phase transition")
