@@ -1,11 +1,21 @@
 """Shared fixtures and helpers of the test suite."""
 from __future__ import annotations
 
-import numpy as np
-import pytest
-import torch
+import os
+import tempfile
 
-from sgdnoise.cli import main
+# Each xdist worker compiles the numba kernels into a cache of its own, set before numba is imported:
+# on a fresh clone two workers would otherwise write the same cache files at once, and one of them
+# can load a half-written entry and crash (a segfault seen in CI-like runs).
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ["NUMBA_CACHE_DIR"] = os.path.join(tempfile.gettempdir(),
+                                                 f"sgdnoise-numba-{os.environ['PYTEST_XDIST_WORKER']}")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from sgdnoise.cli import main  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -24,7 +24,7 @@ def save_densities(result: DensitiesResult, folder: ResultFolder, save_case: Any
 
 def _draw_variance(ax: Any, result: InversionResult) -> None:
     for (name, curve), style in zip(result.variance_curves.items(), ("C2:", "k-", "C3--")):
-        ax.plot(result.variance_grid, curve, style, lw=1.2, label=f"theory {name}")
+        ax.plot(result.variance_grid, curve, style, lw=1.2, label=f"SDE theory, D = {name.lstrip('D')}")
     for name, marker in (("sgd", "o"), ("sde", "s")):
         rows = result.variance[name]
         ax.errorbar([r["T"] for r in rows], [r["variance"] for r in rows],
