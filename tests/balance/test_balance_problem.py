@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from sgdnoise.dynamics.balance_sgd import _sgd_steps
+from sgdnoise.dynamics.balance_kernels import N_INTEGRALS, _sgd_steps
 from sgdnoise.experiments.balance import FIGURE_DATA
 from sgdnoise.problems.diagonal import DiagonalNetwork, TeacherStream, moments_from_data
 
@@ -42,5 +42,6 @@ def test_compiled_sgd_step_matches_numpy_reference():
     x, y = DATA.draw(rng, (5, 1, 4))
     expected = theta - 0.1 * net.loss_gradient(theta, x[:, 0], y[:, 0])
     alive = np.ones(5, dtype=bool)
-    _sgd_steps(theta, x, y, 0.1, 0.01, alive, np.zeros((5, 2, 6)), np.zeros(5, dtype=np.int64))
+    _sgd_steps(theta, x, y, 0.1, 0.01, alive, np.zeros((5, 2, N_INTEGRALS)),
+               np.zeros(5, dtype=np.int64))
     np.testing.assert_allclose(theta, expected, rtol=1e-12)

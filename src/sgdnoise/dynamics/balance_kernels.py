@@ -62,6 +62,8 @@ def _sgd_steps(theta, xb, yb, lr, decay, alive, integrals, n_steps):  # pragma: 
     """``xb.shape[1]`` SGD steps of every live replica on the batches ``xb, yb`` (R, steps, S)."""
     R, steps, S = xb.shape
     d, L = theta.shape[1], theta.shape[2]
+    if integrals.shape[1] < L - 1 or integrals.shape[2] != N_INTEGRALS:
+        raise ValueError("integrals must have shape (R, L - 1, N_INTEGRALS)")
     for r in prange(R):
         if not alive[r]:
             continue
@@ -115,6 +117,8 @@ def _sde_steps(theta, clock, t_stop, normals, rows, a1, a2, a3, b1, b2, T, decay
                integrals, n_steps):  # pragma: no cover - compiled
     """Advance replicas ``rows`` towards ``t_stop`` by at most ``normals.shape[0]`` steps."""
     d, L = theta.shape[1], theta.shape[2]
+    if integrals.shape[1] < L - 1 or integrals.shape[2] != N_INTEGRALS:
+        raise ValueError("integrals must have shape (R, L - 1, N_INTEGRALS)")
     for j in prange(rows.size):
         r = rows[j]
         th = theta[r]
