@@ -55,12 +55,13 @@ class ErgodicityResult:
     crossings: dict[str, int]
     sectors: dict[str, dict[int, dict[str, Any]]]
     collapse_curves: dict[str, dict[str, np.ndarray]]
+    status: str = "completed"
 
     def to_summary(self) -> dict[str, Any]:
         return {"reproduction": "ziyin-ergodicity", "seed": self.seed, "data": FIGURE_DATA, **CASE,
                 "replicas": self.replicas, "moments": self.moments.as_dict(),
                 "predicted_mean": {k: d.mean for k, d in self.densities.items()},
-                "crossings": self.crossings, "sectors": self.sectors}
+                "crossings": self.crossings, "sectors": self.sectors, "status": self.status}
 
 
 def _y(run: BalanceRun, exponent: float, D: int) -> np.ndarray:
@@ -103,8 +104,9 @@ def _sectors(run: BalanceRun, signs: np.ndarray, moments: DataMoments, T: float,
         p = n / R
         row: dict[str, Any] = {"n": n, "fraction": p, "fraction_se": float(np.sqrt(p * (1 - p) / R)),
                                "predicted_fraction": float(binom.pmf(sector, d, 0.5))}
-        if sector == 0 and n > 1:
-            row["collapse"], curves = _collapse(run, sel, moments, T, D, signs)
+        if sector == 0:
+            if n > 1 and run.times.size >= 3:  # the collapse needs a second half of records
+                row["collapse"], curves = _collapse(run, sel, moments, T, D, signs)
         elif n > 1:
             v = run.v[-1, sel]
             est = segment_mean(v)
@@ -136,5 +138,7 @@ def ergodicity(seed: int, progress: bool = False, replicas: int = 10_000) -> Erg
     for name, run in runs.items():
         crossings[name] = int(np.sum(np.any(np.sign(run.path_outputs) != signs[None], axis=(0, 2))))
         sectors[name], curves[name] = _sectors(run, signs, moments, T, net, densities)
+    stopped = [f"{name} at t = {run.interrupted_at:.4g}" for name, run in runs.items() if run.interrupted_at is not None]
+    status = f"interrupted: {', '.join(stopped)} of {CASE['time']:g}" if stopped else "completed"
     return ErgodicityResult(seed=seed, moments=moments, replicas=replicas, densities=densities,
-                            crossings=crossings, sectors=sectors, collapse_curves=curves)
+                            crossings=crossings, sectors=sectors, collapse_curves=curves, status=status)

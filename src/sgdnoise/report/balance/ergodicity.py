@@ -49,15 +49,21 @@ def _sector_density(ax: Any, result: ErgodicityResult, k: int) -> None:
 
 
 def _collapse(ax: Any, result: ErgodicityResult) -> None:
-    for name in ("sde", "sgd"):
+    shown = [name for name in ("sde", "sgd") if "collapse" in result.sectors[name][0]]
+    if not shown:
+        ax.text(0.5, 0.5, "stopped before a second half of records:\nno collapse rate", ha="center",
+                va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return
+    for name in shown:
         c = result.collapse_curves[name]
         block = result.sectors[name][0]["collapse"]
         ax.errorbar(c["times"], c["Y"], 2 * c["Y_se"], color=COLOURS[name], lw=1.2,
                     label=f"{NAMES[name]}: rate {block['measured_rate']:.4f} ± {block['measured_rate_se']:.4f}, "
                           f"predicted {block['predicted_rate']:.4f}")
-    block = result.sectors["sde"][0]["collapse"]
-    t = np.asarray(result.collapse_curves["sde"]["times"])
-    y_end = result.collapse_curves["sde"]["Y"][-1]
+    block = result.sectors[shown[0]][0]["collapse"]
+    t = np.asarray(result.collapse_curves[shown[0]]["times"])
+    y_end = result.collapse_curves[shown[0]]["Y"][-1]
     ax.plot(t, y_end + block["asymptotic_rate"] * (t - t[-1]), "k--", lw=1,
             label=f"asymptotic rate 2 (D+1) |beta_2| = {block['asymptotic_rate']:.3f}")
     ax.axvspan(*block["window"], color="0.9", zorder=0, label="window of the rates")
@@ -78,7 +84,8 @@ def save_ergodicity(result: ErgodicityResult, folder: ResultFolder) -> None:
         _sector_density(ax, result, k)
     add_footer(fig, f"D = {CASE['depth']}, d = {CASE['width']}, T = {CASE['T']}, {result.replicas} replicas with "
                     f"random path signs, balanced start at v = beta_2/beta_1, {CASE['time']:g} time units; "
-                    f"y = x + eps, x ~ N(0, 0.01), eps ~ N(0, 1); seed {result.seed}; error bars ±2 s.e.")
+                    f"y = x + eps, x ~ N(0, 0.01), eps ~ N(0, 1); seed {result.seed}; error bars ±2 s.e."
+                    + ("" if result.status == "completed" else f"; {result.status.upper()}"))
     fig.tight_layout(rect=(0, 0.03, 1, 0.97))
     folder.save_figure(fig, "ergodicity", "replicas per sign sector, sector-conditioned densities of v against "
                                           "Theorem 4.2 with the surviving width, and the collapse of sector 0")
