@@ -102,11 +102,13 @@ def test_closure_first_step_reproduces_exact_used_set_moments():
     np.testing.assert_allclose(D1c, D1, rtol=0, atol=1e-13 * np.abs(D1).max())
 
 
-def test_closure_is_exact_for_additive_noise():
+@pytest.mark.parametrize("S", [4, 1])
+def test_closure_is_exact_for_additive_noise(S):
     # With additive kicks (K_mu acting on the constant only) the closure is exact: the time-
     # averaged covariance equals the anticorrelated solution (docs/theory.md §3e) to round-off.
+    # S = 1 passes through R = 2 remaining examples, where a batch has no other members.
     from sgdnoise.theory.epoch_closure import ClosureEpoch
-    N, P, S = 6, 24, 4
+    N, P = 6, 24
     X, y, Z, lam, V, r = _eig_problem(N, P, 0)
     lr = 0.5 / lam.max()
     ep = ClosureEpoch(Z, r, lam, lr, 0.0, S)
@@ -147,20 +149,21 @@ def test_fast_closure_equals_the_dense_derivation(N, P, S, beta, f):
     np.testing.assert_allclose(a.mean, b.mean, rtol=1e-7, atol=1e-12)
 
 
-@pytest.mark.parametrize("beta", [0.0, 0.6])
-def test_closure_error_is_first_order_in_lr_in_every_direction(beta):
+@pytest.mark.parametrize("N, P, S, beta", [(8, 12, 3, 0.0), (8, 12, 3, 0.6), (3, 8, 1, 0.0)])
+def test_closure_error_is_first_order_in_lr_in_every_direction(N, P, S, beta):
     # The order the closure claims (docs/theory.md §3g, "Where the error is"): within an epoch it
     # is exact at leading order, and the epoch-start covariance it gets wrong by O(1) in the flat
     # directions carries a weight O(lr) of the time average.  So every direction's relative error
     # of Var theta, and the trace's, must shrink like lr: by 3 from lr lam_max = 0.03 to 0.01 up
     # to higher orders; required: at least 2 (measured 2.7-2.9).  N = 8, P = 12 (P/N = 1.5) is
-    # where the flat directions are worst (errors 16-28 % at 0.03).
+    # where the flat directions are worst (errors 16-28 % at 0.03).  S = 1: a batch of one, whose
+    # last step has one example left (the closure was wrong there by O(1/lr) before 2026-11-28).
     from sgdnoise.theory.epoch_closure import closure_moments
-    X, y, lmax = _problem(8, 12, 1)
+    X, y, lmax = _problem(N, P, 1)
     errors = []
     for f in (0.03, 0.01):
-        exact = epoch_exact_moments(X, y, f / lmax, 3, beta)
-        closure = closure_moments(X, y, f / lmax, 3, beta)
+        exact = epoch_exact_moments(X, y, f / lmax, S, beta)
+        closure = closure_moments(X, y, f / lmax, S, beta)
         errors.append(np.append(np.abs(closure.var_theta / exact.var_theta - 1),
                                 abs(closure.var_theta.sum() / exact.var_theta.sum() - 1)))
     assert np.all(errors[1] < errors[0] / 2)

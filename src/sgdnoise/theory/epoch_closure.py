@@ -55,11 +55,13 @@ def batch_law(R: int, S: int) -> tuple[float, ...]:
     ``a_R = S(R-S)/(R(R-1))``, ``b_R = S(S-1)/(R(R-1))`` (distinct / same batch pairs), ``w = 1 - S/R``,
     ``q = (S-1)/(R-1)`` and ``a_1, b_1``: the same for the other S - 1 members of a batch containing mu.
     """
-    aR = S * (R - S) / (R * (R - 1)) if R > 1 else 0.0
-    bR = S * (S - 1) / (R * (R - 1)) if R > 1 else 0.0
+    bR = S * (S - 1) / (R * (R - 1)) if R > 1 else 0.0  # P(two given examples in the batch)
+    aR = S / R - bR  # = S(R-S)/(R(R-1)); 1 when the one remaining example is the batch
     q = (S - 1) / (R - 1) if R > 1 else 0.0
-    if R == S:
-        a1, b1 = 0.0, (1.0 if S > 1 else 0.0)
+    if S == 1:  # a batch of one has no other members
+        a1, b1 = 0.0, 0.0
+    elif R == S:
+        a1, b1 = 0.0, 1.0
     else:
         a1 = (S - 1) * (R - S) / ((R - 1) * (R - 2))
         b1 = (S - 1) * (S - 2) / ((R - 1) * (R - 2))
