@@ -30,6 +30,20 @@ def stop_requested() -> str | None:
     return _requested[0] if _requested else None
 
 
+class StopRequested(Exception):
+    """Raised by a long solve that cannot return a partial answer, when a stop was requested.
+
+    The caller that runs such a solve inside a measurement catches it and records the solve as
+    skipped, keeping what was measured (e.g. the epoch closure, docs/theory.md §3g).
+    """
+
+
+def raise_if_stop_requested() -> None:
+    """Raise :class:`StopRequested` if Ctrl-C or SIGTERM asked the run to stop (never outside :func:`graceful_stop`)."""
+    if _requested:
+        raise StopRequested(_requested[0])
+
+
 def exit_status_after_stop() -> int:
     """1 if a stop was requested during the run (even one that finished its work), else 0."""
     return 1 if _requested else 0

@@ -114,14 +114,14 @@ def save_kuehn_rosenow_net(result: SweepShowcase, folder: ResultFolder) -> None:
                   Line2D([], [], color="k", ls=":", label="λ_cross = 3(1−β)S/(lr P)"),
                   Line2D([], [], color="k", marker="o", alpha=0.3, ls="none",
                          label=f"faint: window < {NET_WINDOW_TAUS} τ_i (not equilibrated)")]
-        axes[1, 0].legend(handles=styles, fontsize=6.5, loc="lower left")
+        fig.legend(handles=styles, loc="lower center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, 0.03))
         add_footer(fig, "LeNet-5 on scikit-learn's digits, smaller than Kühn & Rosenow's runs: "
                    f"{NET_BASE['pretrain_epochs']} pre-training epochs, {NET_BASE['burn_in_epochs']} burn-in + "
                    f"{NET_BASE['epochs']} recorded late-phase epochs per sampler, top k = {NET_BASE['k']} "
                    f"eigenpairs, noise {NET_BASE['noise_epochs']} epochs x {NET_BASE['noise_replicas']} replicas, "
                    "no accuracy trainings; weight decay 0.005, seed "
                    f"{int(result.spec.base.get('seed', 0))}. Centre: S = 64, lr = 0.005, β = 0.9.")
-        fig.tight_layout(rect=(0, 0.02, 1, 1))
+        fig.tight_layout(rect=(0, 0.08, 1, 1))
         folder.save_figure(fig, "kuehn_rosenow_net", "Var θ, Var v and τ against the Hessian eigenvalue for "
                            "several batch sizes, learning rates and momenta, epoch vs with replacement", tight=False)
     _write_dataset(result, folder)

@@ -34,6 +34,7 @@ from sgdnoise.errors import UsageError
 from sgdnoise.theory.epoch_exact import EpochMoments, _gradient_descent_inverse, _moments, check_epoch_inputs
 from sgdnoise.theory.regression_basis import _eigenbasis, _mean_square_unstable
 from sgdnoise._spec import check_stable
+from sgdnoise.interrupts import raise_if_stop_requested
 
 
 def _hyper(P: int, k: int) -> dict[str, float]:
@@ -277,6 +278,7 @@ def closure_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0,
     rhs[-1, -1] = 0.0
 
     def apply(v: np.ndarray) -> np.ndarray:  # the epoch map is linear in m0
+        raise_if_stop_requested()  # a pass takes seconds to minutes; Ctrl-C should not wait for ~20
         mm = v.reshape(D, D)
         return (mm - ep.epoch((mm + mm.T) / 2)[0]).ravel()
 

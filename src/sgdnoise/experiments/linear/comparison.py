@@ -42,6 +42,7 @@ from sgdnoise.theory import (
     stationary_covariance,
     tau_sgd,
 )
+from sgdnoise.interrupts import StopRequested
 from sgdnoise.theory.epoch_closure import closure_cost, closure_moments
 
 #: Largest estimated run time (s) and memory (bytes) for which ``predict`` computes method ``epoch``.
@@ -73,7 +74,10 @@ def epoch_prediction(problem: QuadraticProblem, config: SimulationConfig) -> dic
         return {"error": f"skipped: the epoch closure costs about {seconds:.0f} s and {size / 1e9:.1f} GB "
                          f"here (estimated; limits {EPOCH_MAX_SECONDS:.0f} s, {EPOCH_MAX_BYTES / 1e9:.0f} GB, "
                          f"~2 P^2 N^2 flops per step)", "exact_here": False}
-    moments = closure_moments(problem.X, problem.Y[:, 0], config.lr, config.batch_size, config.momentum)
+    try:
+        moments = closure_moments(problem.X, problem.Y[:, 0], config.lr, config.batch_size, config.momentum)
+    except StopRequested as stop:
+        return {"error": f"skipped: stopped by {stop} before the epoch closure finished", "exact_here": False}
     with np.errstate(divide="ignore", invalid="ignore"):
         tau = np.where(moments.var_v > 0, 2 * moments.var_theta / moments.var_v, np.nan)
     return {"var_theta": moments.var_theta, "var_v": moments.var_v, "tau": tau,

@@ -119,7 +119,8 @@ class EpochMap:
     @property
     def status(self) -> str:
         done = len(self.cells)
-        return "completed" if done == len(self.grid) else f"interrupted after {done} of {len(self.grid)} cells"
+        return ("completed" if done == len(self.grid) else
+                f"interrupted after {done} of {len(self.grid)} cells (the cell in progress is not kept)")
 
 
 def simulation_config(problem: LinearRegression, cell: Cell, seed: int, replicas: int = 16) -> SimulationConfig:
@@ -191,8 +192,12 @@ def exact_errors(problem: LinearRegression, cell: Cell, predictions: dict[str, A
     return out
 
 
-def run_cell(cell: Cell, seed: int, progress: bool = False) -> CellResult:
-    """Simulate one cell, predict with every method of :data:`METHODS`, and compare."""
+def run_cell(cell: Cell, seed: int, progress: bool = False) -> CellResult | None:
+    """Simulate one cell, predict with every method of :data:`METHODS`, and compare.
+
+    None if a stop was requested (Ctrl-C) before the cell's theory was complete: a cell is kept
+    only whole (its full simulation and every method), so the stop does not wait for the theory.
+    """
     problem = LinearRegression.teacher_student(cell.N, cell.P, LABEL_NOISE, seed=seed)
     config = simulation_config(problem, cell, seed)
     strength = cell.lr * float(np.trace(problem.hessian)) / (cell.S * (1 - cell.beta))
@@ -202,6 +207,8 @@ def run_cell(cell: Cell, seed: int, progress: bool = False) -> CellResult:
     seconds["simulation"] = time.perf_counter() - start
     predictions: dict[str, Any] = {}
     for method in METHODS:
+        if stop_requested():
+            return None
         start = time.perf_counter()
         try:
             predictions.update(predict(problem, config, only=(method,))["methods"])
@@ -211,6 +218,8 @@ def run_cell(cell: Cell, seed: int, progress: bool = False) -> CellResult:
     generator = rng(seed, "epoch-map-bootstrap", cell.label)
     errors = {m: method_errors(predictions[m], measured, generator) for m in METHODS}
     exact = None
+    if stop_requested():
+        return None
     if cell.P <= EXACT_MAX_P:
         start = time.perf_counter()
         exact = exact_errors(problem, cell, predictions, measured)
@@ -227,5 +236,8 @@ def run(seed: int = 0, progress: bool = True, grid: tuple[Cell, ...] = GRID) -> 
             break
         if progress:
             print(f"epoch-accuracy-map: cell {i + 1}/{len(grid)} {cell.label}", flush=True)
-        cells.append(run_cell(cell, seed, progress=False))
+        done = run_cell(cell, seed, progress=False)
+        if done is None:
+            break
+        cells.append(done)
     return EpochMap(cells, seed, grid, time.perf_counter() - start)
