@@ -7,6 +7,7 @@ sweep's driver shows it as the status line of the running cell (docs/sweeps.md).
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,17 @@ def report_to(reporter: Reporter | None) -> Reporter | None:
     global _reporter
     previous, _reporter = _reporter, reporter
     return previous
+
+
+def use_thread_lock() -> None:
+    """Let this process's bars share a thread lock instead of tqdm's default multiprocessing lock.
+
+    tqdm's default lock holds a POSIX semaphore registered with multiprocessing's resource
+    tracker; a sweep worker ended on Ctrl-C never releases it, and the tracker then warns of
+    "leaked semaphore objects" when the sweep exits.  A worker's bars never draw on a terminal
+    shared with other processes, so a thread lock is all they need.
+    """
+    plain_tqdm.set_lock(threading.RLock())
 
 
 class _ReportingBar(plain_tqdm):

@@ -70,12 +70,13 @@ def run_cell(spec: dict[str, Any], mapping: dict[str, Any], sweep_dir: str) -> d
     from sgdnoise.report.folder import ResultFolder
     from sgdnoise.sweeps.grid import cell_id
     from sgdnoise.sweeps.registry import lookup
-    from sgdnoise.progress import report_to
+    from sgdnoise.progress import report_to, use_thread_lock
     from sgdnoise.sweeps.store import cell_dir, drop_lock, report_progress, take_lock, write_record
 
     if threading.current_thread() is threading.main_thread():  # Ctrl-C is the driver's to handle
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     _limit_threads(spec.get("threads"))
+    use_thread_lock()
     entry = lookup(spec["experiment"])
     cid = cell_id(spec["experiment"], mapping)
     folder = cell_dir(sweep_dir, cid)
@@ -153,8 +154,11 @@ class LocalBackend:
 
     def abort(self, handles: list[Any]) -> None:
         """Stop now: cancel what has not started and end the workers (their cells keep no record)."""
-        for process in list(getattr(self.pool, "_processes", {}).values()):
+        processes = list(getattr(self.pool, "_processes", {}).values())
+        for process in processes:
             process.terminate()
+        for process in processes:  # gone before the driver reports the cells as remaining, not running
+            process.join(timeout=10)
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
