@@ -73,6 +73,8 @@ def test_ctrl_c_stops_the_sweep_and_keeps_every_record(tmp_path):
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 1, stderr
+    assert "leaked semaphore" not in stderr and "Traceback" not in stderr, stderr
+    assert ", 0 running, " in stdout + stderr  # the stopped worker is gone before the last count
     state = settled(out)
     assert 1 <= len(state.done) < 6 and not state.failed and not state.running
     done = records(out, state.done)
