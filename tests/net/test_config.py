@@ -96,3 +96,14 @@ def test_bad_toml_key_or_value_exits_2_naming_it(run_cli, tmp_path, line, messag
     assert status == 2
     assert message in stderr and len(stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_default_threads_respect_a_sweep_workers_share(monkeypatch):
+    # A sweep worker sets OMP_NUM_THREADS to its share of the cores; a large model's default
+    # thread count must stay within it (and within the cores and MAX_DEFAULT_THREADS without it).
+    from sgdnoise.experiments.net.session import MAX_DEFAULT_THREADS, SMALL_MODEL, default_threads
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert default_threads(SMALL_MODEL, cores=None) == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert default_threads(SMALL_MODEL, cores=8) == min(8, MAX_DEFAULT_THREADS)
+    assert default_threads(SMALL_MODEL - 1, cores=8) == 1

@@ -32,11 +32,17 @@ MAX_DEFAULT_THREADS = 4
 
 
 def available_cores() -> int:
-    """CPU cores this process may run on."""
+    """CPU cores this process may run on, at most ``OMP_NUM_THREADS`` when that is set.
+
+    A sweep worker sets ``OMP_NUM_THREADS`` to its share of the cores (``sgdnoise.sweeps``), so a
+    ``net`` cell does not take every core of a machine that runs other cells beside it.
+    """
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(cores, int(limit))) if limit.isdigit() and int(limit) > 0 else cores
 
 
 def default_threads(n_parameters: int, cores: int | None = None) -> int:
