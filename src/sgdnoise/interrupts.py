@@ -5,8 +5,11 @@ flag and says so on stderr.  Every long loop of the package asks
 :func:`stop_requested` between chunks of work and, when asked to stop, leaves
 its loop with what it has measured so far; the run then returns a result whose
 status says where it stopped, and the command writes its folder as usual and
-exits with status 1.  A second SIGINT raises :class:`KeyboardInterrupt` at once
-(for a user who does not want to wait for the current chunk).
+exits with status 1.  A second SIGINT ends the process at once with status 130 (for a
+user who does not want to wait for the current chunk): ``os._exit``, not
+:class:`KeyboardInterrupt`, which could land inside a library's destructor or compiler
+(numba's llvmlite) and print a traceback there.  Checkpoints and result files are
+written atomically, so what is on disk stays readable.
 
 Outside :func:`graceful_stop` (e.g. when the package is used from Python),
 signals keep Python's default behaviour and :func:`stop_requested` is always None.
@@ -58,7 +61,9 @@ def request_stop(name: str = "request") -> None:
 def _handler(signum: int, frame: FrameType | None) -> None:
     name = signal.Signals(signum).name
     if _requested and signum == signal.SIGINT:
-        raise KeyboardInterrupt
+        sys.stderr.write("\nSIGINT again: quitting now; what was measured since the last checkpoint is lost\n")
+        sys.stderr.flush()
+        os._exit(130)
     if not _requested:
         _requested.append(name)
         sys.stderr.write(f"\n{name}: stopping after the current chunk of work and writing what was "
