@@ -10,7 +10,7 @@ import pytest
 from sgdnoise.errors import UsageError
 from sgdnoise.problems.linear import LinearRegression
 from sgdnoise.theory.epoch_closure import ClosureEpoch, closure_moments
-from sgdnoise.theory.epoch_compact import CompactEpoch, compact_closure_moments
+from sgdnoise.theory.epoch_compact import BlockCompactEpoch, CompactEpoch, compact_closure_moments
 from sgdnoise.theory.epoch_exact import epoch_exact_moments
 from sgdnoise.theory.regression_basis import _eigenbasis
 
@@ -105,6 +105,23 @@ def test_propagation_keeps_the_hadamard_form():
     np.testing.assert_allclose(left, g * ep.A_left(ep.A_left(W).T), atol=1e-15)
     u = np.einsum("pde,pe->pd", g * W, ep.rho)
     np.testing.assert_allclose(ep.apply_d(W), u, atol=1e-14 * np.abs(u).max())
+
+
+@pytest.mark.parametrize("N, P, S, beta", [(5, 10, 2, 0.5), (6, 24, 4, 0.0)])
+def test_block_diagonal_step_is_the_masked_compact_step(N, P, S, beta):
+    # The O(P N) m-step of BlockCompactEpoch is the full compact m-step from a block-diagonal m
+    # with the couplings between directions dropped afterwards; W is unchanged.
+    _, _, Z, lam, r = _eig_problem(N, P, 1)
+    lr = 0.3 / lam.max()
+    full, block = CompactEpoch(Z, r, lam, lr, beta, S), BlockCompactEpoch(Z, r, lam, lr, beta, S)
+    m, W = _random_state(full.D, 3)
+    m = m * block.mask
+    np.testing.assert_allclose(block.m_rho(m), full.m_rho(m), atol=1e-15)
+    for j, w in [(0, None), (1, W), (P // S - 2, W)]:
+        m_f, W_f = full.step(j, m, w)
+        m_b, W_b = block.step(j, m, w)
+        np.testing.assert_allclose(m_b, m_f * block.mask, rtol=0, atol=1e-14 * np.abs(m_b).max())
+        np.testing.assert_allclose(W_b, W_f, rtol=0, atol=1e-14 * np.abs(W_b).max())
 
 
 @pytest.mark.parametrize("N, P, S, beta", [(8, 12, 3, 0.0), (8, 12, 3, 0.6)])
