@@ -6,7 +6,8 @@ S = 10, its constants imported): times
 each; the solve is long) and ``scipy.linalg.solve_continuous_lyapunov(H, lr C)`` before and after
 them in the same run (best of those rounds; the machine is shared).  Prints one JSON line with
 the seconds, the GMRES epoch passes, the epoch steps per second and ``ratio_beta0`` /
-``ratio_beta09`` (compact / Lyapunov; issue 10 target <= 50).
+``ratio_beta09`` (compact / Lyapunov; issue 10 target <= 50).  With ``--block`` it times the
+block-diagonal-m variant (``block_diagonal=True``, docs/theory.md §3k) instead.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from sgdnoise.theory import noise_covariance  # noqa: E402
 from sgdnoise.theory import epoch_compact  # noqa: E402
 
 
-def timed_solve(X: np.ndarray, y: np.ndarray, momentum: float) -> tuple[float, int]:
+def timed_solve(X: np.ndarray, y: np.ndarray, momentum: float, block: bool) -> tuple[float, int]:
     """Seconds of one compact solve and the number of epoch passes it made."""
     passes = [0]
     epoch = epoch_compact.CompactEpoch.epoch
@@ -37,7 +38,7 @@ def timed_solve(X: np.ndarray, y: np.ndarray, momentum: float) -> tuple[float, i
     epoch_compact.CompactEpoch.epoch = counted
     try:
         start = time.perf_counter()
-        epoch_compact.compact_closure_moments(X, y, LR, S, momentum)
+        epoch_compact.compact_closure_moments(X, y, LR, S, momentum, block_diagonal=block)
         return time.perf_counter() - start, passes[0]
     finally:
         epoch_compact.CompactEpoch.epoch = epoch
@@ -49,14 +50,15 @@ def main() -> None:
     y = X @ rng.normal(size=N) + np.sqrt(NOISE_VAR) * rng.normal(size=P)
     H = X.T @ X / P
     C = noise_covariance(X, y, S)
+    block = "--block" in sys.argv
     lyapunov = [seconds(lambda: solve_continuous_lyapunov(H, LR * C)) for _ in range(3)]
-    s0, n0 = timed_solve(X, y, 0.0)
+    s0, n0 = timed_solve(X, y, 0.0, block)
     lyapunov += [seconds(lambda: solve_continuous_lyapunov(H, LR * C)) for _ in range(3)]
-    s9, n9 = timed_solve(X, y, 0.9)
+    s9, n9 = timed_solve(X, y, 0.9, block)
     lyapunov += [seconds(lambda: solve_continuous_lyapunov(H, LR * C)) for _ in range(3)]
     ly = min(lyapunov)
     steps = P // S
-    print(json.dumps({"benchmark": "epoch_compact", "N": N, "P": P, "S": S, "lr": LR, "lyapunov_s": round(ly, 4),
+    print(json.dumps({"benchmark": "epoch_compact", "block_diagonal": block, "N": N, "P": P, "S": S, "lr": LR, "lyapunov_s": round(ly, 4),
                       "compact_beta0_s": round(s0, 2), "passes_beta0": n0,
                       "compact_beta09_s": round(s9, 2), "passes_beta09": n9,
                       "steps_per_s": round((n0 + n9) * steps / (s0 + s9), 2),
