@@ -19,7 +19,7 @@ which for the rank-one kick terms is one GEMM of P x N x N.  ``T(D_mu)`` keeps i
 Gaussian (Wick) value ``(P - 1)[2 lam lam^T o D + lam_a delta_ab (lam . diag D + <r^2> D_cc)]``
 (docs/theory.md §3k).  The moment ``m`` itself is stepped exactly as in §3g (same code).
 
-Memory O(N^2 + P N); time per step a dozen GEMMs of P x N x N (no P^2 N^2 term).
+Memory O(N^2 + P N); time per step about 15 GEMMs of P x N x N (no P^2 N^2 term).
 """
 from __future__ import annotations
 
@@ -194,7 +194,7 @@ def compact_closure_moments(X, y, lr: float, batch_size: int, momentum: float = 
     first step of an epoch, like §3g.  The epoch map is affine in the epoch-start moment
     (W restarts at 0), solved by GMRES (relative tolerance ``rtol``), one epoch pass per
     iteration, preconditioned with the exact inverse of the full-batch epoch map.
-    Memory O(N^2 + P N); time per pass M steps of about 14 P x N x N GEMMs' worth of work.
+    Memory O(N^2 + P N); time per pass M steps of about 15 P x N x N GEMMs' worth of work (8 with block_diagonal).
     ``block_diagonal``: keep m block diagonal by eigendirection (:class:`BlockCompactEpoch`;
     about half the cost, an approximation measured in docs/theory.md §3k).
     """
