@@ -1,0 +1,235 @@
+"""Compact usage-correlation closure for epoch-based SGD on linear regression (docs/theory.md §3k).
+
+The closure of §3g (:mod:`sgdnoise.theory.epoch_closure`) carries, for every example, the whole
+usage-correlated moment ``D_mu = E[(n_mu - p) x~ x~^T]`` ((2N+1)^2 numbers each) and a coupling
+``T(D_mu)`` that costs ~2 P^2 N^2 flops per step.  Here every ``D_mu`` is represented by one
+matrix ``W`` common to all examples (the *Hadamard ansatz*):
+
+    D_mu = g_mu o W,   g_mu = zeta_mu zeta_mu^T - mean_nu zeta_nu zeta_nu^T,   zeta_mu = (z_mu, z_mu, r_mu),
+
+(``o`` the elementwise product; the sum rule ``sum_mu D_mu = 0`` holds by construction).  The
+full-batch propagation ``w A D A^T`` keeps this form exactly (A mixes only the two copies of
+one eigendirection, which carry the same factor z_mu,i); every other term of the §3g D-step is
+replaced by its least-squares projection onto the ansatz, entry by entry:
+
+    Pi(X)_ab = sum_mu g_mu,ab X_mu,ab / sum_mu g_mu,ab^2,
+
+which for the rank-one kick terms is one GEMM of P x N x N.  ``T(D_mu)`` keeps its self term
+``z_mu z_mu^T (rho_mu^T D_mu rho_mu)`` exactly; the sum over the other examples is replaced by its
+Gaussian (Wick) value ``(P - 1)[2 lam lam^T o D + lam_a delta_ab (lam . diag D + <r^2> D_cc)]``
+(docs/theory.md §3k).  The moment ``m`` itself is stepped exactly as in §3g (same code).
+
+Memory O(N^2 + P N); time per step about 15 GEMMs of P x N x N (no P^2 N^2 term).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator, gmres
+
+from sgdnoise._spec import check_stable
+from sgdnoise.theory.epoch_closure import ClosureEpoch, _coefficients
+from sgdnoise.theory.epoch_exact import EpochMoments, _gradient_descent_inverse, _moments, check_epoch_inputs
+from sgdnoise.theory.regression_basis import _eigenbasis, _mean_square_unstable
+
+
+class CompactEpoch(ClosureEpoch):
+    """One epoch of the compact closure: ``m`` (D, D) and ``W`` (D, D), D = 2n + 1 (docs/theory.md §3k).
+
+    Inherits the exact m-step of :class:`ClosureEpoch` (``_m_step``), which needs of the ``D_mu``
+    only ``u_mu = D_mu rho_mu``; the stack of ``D_mu`` is never formed.
+    """
+
+    def __init__(self, Z: np.ndarray, r: np.ndarray, lam: np.ndarray, lr: float, momentum: float,
+                 S: int) -> None:
+        P, n = Z.shape
+        self.P, self.n, self.S, self.c, self.M, self.D = P, n, S, lr / S, P // S, 2 * n + 1
+        self.a11, self.beta = 1 + momentum - lr * lam, momentum
+        rho = np.zeros((P, self.D))
+        rho[:, :n] = Z
+        rho[:, -1] = r
+        self.Z, self.rho, self.lh, self.r = Z, rho, np.asarray(lam, float), r
+        self.nz = np.r_[np.arange(n), self.D - 1]
+        self.rz = rho[:, self.nz]
+        self.lam2 = np.outer(self.lh, self.lh)
+        self.sig2 = float(np.mean(r ** 2))
+        self.zeta = np.concatenate([Z, Z, r[:, None]], axis=1)  # (P, D)
+        self.gbar = self._gbar()
+        self.y = self.zeta * rho  # zeta o rho = (z^2, 0, r^2)
+        self.Z2 = Z * Z
+        g2 = self.zeta ** 2
+        norm = g2.T @ g2 - P * self.gbar ** 2  # sum_mu g_mu,ab^2
+        self.inv_norm = np.divide(1.0, norm, out=np.zeros_like(norm), where=norm > 1e-14 * norm.max())
+        gd = self.Z2 - lam  # g_mu,aa for a in the delta_k block
+        self.gam = gd.T @ gd  # (n, n): sum_mu g_mu,aa g_mu,cc
+        self.gam_r = gd.T @ (r ** 2 - self.sig2)  # (n,): sum_mu g_mu,aa g_mu,(const,const)
+
+    def _gbar(self) -> np.ndarray:
+        """``mean_mu zeta_mu zeta_mu^T``: lam on the 2 x 2 block of each direction, <r^2> at (const, const)."""
+        n = self.n
+        out = np.zeros((self.D, self.D))
+        i = np.arange(n)
+        for a in (i, i + n):
+            for b in (i, i + n):
+                out[a, b] = self.lh
+        out[-1, -1] = self.sig2
+        return out
+
+    def apply_d(self, W: np.ndarray) -> np.ndarray:
+        """``u_mu = D_mu rho_mu = zeta_mu o (W (zeta_mu o rho_mu)) - (gbar o W) rho_mu`` for every mu, (P, D)."""
+        n = self.n
+        out = self.zeta * (self.y[:, self.nz] @ W[self.nz])
+        rows = np.arange(2 * n)
+        out[:, rows] -= self.Z[:, rows % n] * (self.lh[rows % n] * W[rows, rows % n])  # gbar o W is block diagonal
+        out[:, -1] -= self.r * (self.sig2 * W[-1, -1])
+        return out
+
+    def project_outer(self, left: np.ndarray) -> np.ndarray:
+        """Numerator of ``Pi(left_mu z_mu^T)``: ``sum_mu g_mu,ab left_mu,a z_mu,b`` for k rows, n columns.
+
+        ``g = zeta zeta^T - gbar``; gbar lives on each direction's own 2 x 2 block (rows a < 2n,
+        column a mod n), so its part is one sum over examples per row.
+        """
+        k, n = left.shape[1], self.n
+        num = (self.zeta[:, :k] * left).T @ self.Z2
+        rows = np.arange(min(k, 2 * n))
+        cols = rows % n
+        num[rows, cols] -= self.lh[cols] * np.einsum("pa,pa->a", left[:, rows], self.Z[:, cols])
+        return num
+
+    def _w_step(self, co: dict, um: np.ndarray, u: np.ndarray, W: np.ndarray, zero: bool) -> np.ndarray:
+        """``W`` after the step: ``w A W A^T - c (A F e^T + h.c.) + c^2 e G e^T`` with F, G projected (§3k)."""
+        n, c, P, lam = self.n, self.c, self.P, self.lh
+        inv = self.inv_norm
+        q = co["f1"] * um + co["f2"] * u  # (P, D)
+        F = self.project_outer(q) * inv[:, :n] - co["f2"] * W[:, :n] * lam  # (D, n)
+        sm, gmv = self._kick_parts(um)
+        sd, gdv = self._kick_parts(u)
+        k = self.rz @ (u[:, self.nz].T @ self.Z)  # (P, n): rho_mu^T sum_nu D_nu K_nu^T (sum_nu D_nu = 0)
+        b = -(co["gm"] * gmv + co["gd"] * gdv) + co["gs"] * k
+        gT = 0.0 if zero else co["gT"]
+        coef = co["gm"] * sm + (co["gd"] + gT) * sd  # T's self term z z^T (rho . D rho) included
+        Z2c = self.Z2 * coef[:, None]
+        G = Z2c.T @ self.Z2
+        G[np.diag_indices(n)] -= lam * Z2c.sum(0)
+        Gb = self.project_outer(b)
+        G += Gb + Gb.T
+        G *= inv[:n, :n]
+        # Hadamard-exact terms; T over the other examples by Wick: (P - 1)(2 lam lam o D + lam_a delta_ab t_mu)
+        G += (co["gd"] - P * gT + 2 * (P - 1) * gT) * self.lam2 * W[:n, :n]
+        if gT:
+            t = self.gam @ (lam * np.diag(W)[:n]) + self.sig2 * self.gam_r * W[-1, -1]
+            G[np.diag_indices(n)] += (P - 1) * gT * lam * t * np.diag(inv)[:n]
+        AW = self.A_left(co["w"] * W)
+        out = self.A_left(AW.T)
+        AF = self.A_left(F)
+        out[:, :n] -= c * AF
+        out[:n, :] -= c * AF.T
+        out[:n, :n] += c * c * (G + G.T) / 2
+        return (out + out.T) / 2
+
+    def step(self, j: int, m: np.ndarray, W: np.ndarray | None, need_d: bool = True):
+        """Moments after step j + 1 from those after j; ``W=None`` means all D_mu = 0 (epoch start)."""
+        co = _coefficients(self.P, self.S, j)
+        zero = W is None
+        if zero:
+            W = np.zeros((self.D, self.D))
+        um = self.m_rho(m)
+        u = self.apply_d(W)
+        m_new = self._m_step(co, m, um, u)
+        return m_new, (self._w_step(co, um, u, W, zero) if need_d else None)
+
+    def m_rho(self, m: np.ndarray) -> np.ndarray:
+        """``m rho_mu`` for every example, (P, D)."""
+        return self.rz @ m[self.nz]
+
+
+class BlockCompactEpoch(CompactEpoch):
+    """The compact closure with ``m`` kept block diagonal by eigendirection (docs/theory.md §3k).
+
+    Only the 2 x 2 block of each direction and the mean column of ``m`` are carried (the
+    couplings between directions are dropped after every step), so the m-step is O(P N) and
+    ``m rho_mu`` elementwise; ``W`` stays full.
+    """
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        n = self.n
+        self.rows = np.arange(2 * n)
+        self.dirs = self.rows % n
+        d = np.r_[self.dirs, -1]
+        self.mask = (d[:, None] == d[None, :]) | (d[:, None] < 0) | (d[None, :] < 0)
+
+    def m_rho(self, m: np.ndarray) -> np.ndarray:
+        um = np.empty((self.P, self.D))
+        um[:, :-1] = self.Z[:, self.dirs] * m[self.rows, self.dirs] + np.outer(self.r, m[:-1, -1])
+        um[:, -1] = self.Z @ m[-1, :self.n] + self.r * m[-1, -1]
+        return um
+
+    def _m_step(self, co: dict, m: np.ndarray, um: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """§3g's m-step on the direction blocks: only the diagonal of the kick sandwiches is formed."""
+        n, c, rows, dirs = self.n, self.c, self.rows, self.dirs
+        sm, _ = self._kick_parts(um)
+        sd, gd = self._kick_parts(u)
+        tm = self.Z2.T @ sm - self.P * self.lh ** 2 * m[np.arange(n), np.arange(n)]
+        kdk = self.Z2.T @ sd - 2 * np.einsum("pi,pi->i", self.Z, gd)
+        egg = co["aR"] * ((1 - co["p"]) * tm - kdk) + co["bR"] * (co["v2"] * tm + co["al"] * co["t3"] * kdk)
+        ex = np.zeros((self.D, n))
+        ex[rows, dirs] = np.einsum("pa,pa->a", u[:, rows], self.Z[:, dirs])
+        ex[-1] = u[:, -1] @ self.Z
+        aex = self.A_left(-co["sr"] * ex)
+        out = self.A_left(self.A_left(m).T)
+        out[:, :n] -= c * aex
+        out[:n, :] -= c * aex.T
+        out[np.arange(n), np.arange(n)] += c * c * egg
+        return (out + out.T) / 2 * self.mask
+
+
+def compact_closure_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0,
+                            rtol: float = 1e-5, block_diagonal: bool = False) -> EpochMoments:
+    """Stationary moments of epoch SGD on linear regression by the compact closure (docs/theory.md §3k).
+
+    Same conventions and return type as :func:`sgdnoise.theory.epoch_exact.epoch_exact_moments`
+    (time averages over the M positions, ``var_theta`` per ascending eigendirection).  The
+    §3g closure with ``D_mu = g_mu o W`` (module notes): exact for additive noise and for the
+    first step of an epoch, like §3g.  The epoch map is affine in the epoch-start moment
+    (W restarts at 0), solved by GMRES (relative tolerance ``rtol``), one epoch pass per
+    iteration, preconditioned with the exact inverse of the full-batch epoch map.
+    Memory O(N^2 + P N); time per pass M steps of about 15 P x N x N GEMMs' worth of work (8 with block_diagonal).
+    ``block_diagonal``: keep m block diagonal by eigendirection (:class:`BlockCompactEpoch`;
+    about half the cost, an approximation measured in docs/theory.md §3k).
+    """
+    X = np.asarray(X, float)
+    y = np.asarray(y, float)
+    check_epoch_inputs(X, y, lr, batch_size, momentum, max_batch=X.shape[0] // 2)
+    P = X.shape[0]
+    S = int(batch_size)
+    basis = _eigenbasis(X, y.reshape(P, 1))
+    lam_all, V_all = np.linalg.eigh(X.T @ X / P)
+    order = np.argsort(basis.lam)
+    Z, V, lam = basis.Z[:, order], basis.V[:, order], basis.lam[order]
+    check_stable(lr, lam.max(), momentum)
+    r = (Z @ basis.w[order])[:, 0] - y
+    ep = (BlockCompactEpoch if block_diagonal else CompactEpoch)(Z, r, lam, float(lr), float(momentum), S)
+    D = ep.D
+    corner = np.zeros((D, D))
+    corner[-1, -1] = 1.0
+    rhs = ep.epoch(corner)[0] - corner
+    rhs[-1, -1] = 0.0
+
+    def apply(v: np.ndarray) -> np.ndarray:  # the epoch map is linear in m0
+        mm = v.reshape(D, D)
+        return (mm - ep.epoch((mm + mm.T) / 2)[0]).ravel()
+
+    op = LinearOperator((D * D, D * D), matvec=apply, dtype=float)
+    pre = LinearOperator((D * D, D * D), matvec=_gradient_descent_inverse(lam * lr, float(momentum), ep.M),
+                         dtype=float)
+    sol, _ = gmres(op, rhs.ravel(), rtol=rtol, atol=0.0, restart=60, maxiter=4, M=pre)
+    m0 = corner + sol.reshape(D, D)
+    m0 = (m0 + m0.T) / 2
+    end, pos = ep.epoch(m0, record=True)
+    change = end - m0
+    change[-1, -1] = 0
+    res = float(np.linalg.norm(change) / np.linalg.norm(m0 - corner))
+    if not np.all(np.isfinite(m0)) or res > 100 * rtol:
+        raise _mean_square_unstable(lr)
+    return _moments(np.array(pos), V, lam_all, V_all, lam.size, ep.M, res)
