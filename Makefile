@@ -35,7 +35,7 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/simulator.py
-	$(PY) benchmarks/theory.py
+	$(PY) benchmarks/theory.py --epoch
 	$(PY) benchmarks/curvature.py
 	$(PY) benchmarks/threads.py
 	$(PY) benchmarks/sweep.py

@@ -8,16 +8,13 @@ alternating the two in each round (the machine is shared) and keeping each one's
 best round.  Prints one JSON line
 ``{"exact_s", "lyapunov_s", "ratio"}``; the target is ratio <= 10.
 
-With ``--epoch`` it also rates method ``epoch``, the usage-correlation closure
-(``theory.epoch_closure.closure_moments``, docs/theory.md §3g), against the same Lyapunov solve.
-At N = 500, P = 1000, S = 10 the closure cannot run here (its D_mu stack alone is
-8 P (2N+1)^2 = 8 GB, and ~2 P^2 N^2 flops per step), so it times one epoch pass at the demo
-size (N = 100, P = 200, S = 10, beta = 0.9, lr = 1), scales it with the closure's cost model
-(P^2 N^2 per step, M steps per pass, ``PASSES`` passes) to N = 500, P = 1000, and adds
-``epoch_pass_demo_s``, ``epoch_estimated_s``, ``epoch_ratio_estimated`` (issue 10 target:
-<= 50; the estimate is some 10^5 times above it) and ``epoch_stack_gb``, the size of the D_mu
-stack at N = 500 that every step must read and write (docs/theory.md §3g: no implementation
-of this representation can reach 50 x).
+With ``--epoch`` it also times method ``epoch`` (the compact usage-correlation closure,
+``theory.epoch_compact.compact_closure_moments``, docs/theory.md §3k) at N = 500, P = 1000, S = 10,
+momentum 0 and 0.9 (one solve each: they take minutes), with Lyapunov rounds before, between and
+after them (the best of all rounds is the reference), and adds ``epoch_beta0_s``,
+``epoch_beta09_s``, the epoch passes of each solve, and ``epoch_ratio_beta0`` /
+``epoch_ratio_beta09`` (issue 10 target: <= 50).  ``--block`` times the block-diagonal variant
+(``block_diagonal=True``, §3k) instead.
 """
 from __future__ import annotations
 
@@ -40,24 +37,37 @@ def seconds(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def epoch_rating(lyapunov_s: float) -> dict[str, float]:
-    """One closure epoch pass at the demo size, scaled by the cost model to N = 500, P = 1000."""
-    from sgdnoise.problems.linear import LinearRegression
-    from sgdnoise.theory.epoch_closure import PASSES, ClosureEpoch
-    from sgdnoise.theory.regression_basis import _eigenbasis
+def timed_epoch_solve(X: np.ndarray, y: np.ndarray, momentum: float, block: bool) -> tuple[float, int]:
+    """Seconds of one ``compact_closure_moments`` solve and the epoch passes it made."""
+    from sgdnoise.theory import epoch_compact
 
-    n_demo, p_demo, s_demo = 100, 200, 10
-    pr = LinearRegression.teacher_student(n_demo, p_demo, 0.25, seed=0)
-    basis = _eigenbasis(pr.X, pr.Y)
-    r = (basis.Z @ basis.w - pr.Y)[:, 0]
-    epoch = ClosureEpoch(basis.Z, r, basis.lam, 1.0, 0.9, s_demo)
-    m0 = np.eye(epoch.D) * 1e-3
-    pass_s = seconds(lambda: epoch.epoch(m0))
-    scale = (P // S) / (p_demo // s_demo) * (P / p_demo) ** 2 * (N / n_demo) ** 2
-    estimated = PASSES * pass_s * scale
-    return {"epoch_pass_demo_s": round(pass_s, 3), "epoch_estimated_s": round(estimated, 0),
-            "epoch_ratio_estimated": round(estimated / lyapunov_s, 0),
-            "epoch_stack_gb": round(8 * P * (2 * N + 1) ** 2 / 1e9, 1)}
+    passes = [0]
+    epoch = epoch_compact.CompactEpoch.epoch
+
+    def counted(self, *args, **kwargs):
+        passes[0] += 1
+        return epoch(self, *args, **kwargs)
+
+    epoch_compact.CompactEpoch.epoch = counted
+    try:
+        spent = seconds(lambda: epoch_compact.compact_closure_moments(X, y, LR, S, momentum, block_diagonal=block))
+        return spent, passes[0]
+    finally:
+        epoch_compact.CompactEpoch.epoch = epoch
+
+
+def epoch_rating(X: np.ndarray, y: np.ndarray, lyapunov: Callable[[], float], block: bool) -> dict[str, float]:
+    """Method ``epoch`` at beta = 0 and 0.9 between Lyapunov rounds; ratios to the best round of the run."""
+    rounds = [lyapunov() for _ in range(3)]
+    s0, n0 = timed_epoch_solve(X, y, 0.0, block)
+    rounds += [lyapunov() for _ in range(3)]
+    s9, n9 = timed_epoch_solve(X, y, 0.9, block)
+    rounds += [lyapunov() for _ in range(3)]
+    best = min(rounds)
+    return {"epoch_block_diagonal": block, "epoch_lyapunov_s": round(best, 4),
+            "epoch_beta0_s": round(s0, 2), "epoch_passes_beta0": n0,
+            "epoch_beta09_s": round(s9, 2), "epoch_passes_beta09": n9,
+            "epoch_ratio_beta0": round(s0 / best, 1), "epoch_ratio_beta09": round(s9 / best, 1)}
 
 
 def main() -> None:
@@ -75,7 +85,7 @@ def main() -> None:
     out = {"exact_s": round(exact_s, 4), "lyapunov_s": round(lyapunov_s, 4),
            "ratio": round(exact_s / lyapunov_s, 3)}
     if "--epoch" in sys.argv:
-        out |= epoch_rating(lyapunov_s)
+        out |= epoch_rating(X, y, lambda: seconds(lambda: solve_continuous_lyapunov(H, LR * C)), "--block" in sys.argv)
     print(json.dumps(out))
 
 

@@ -15,7 +15,7 @@ class ClosureEpoch:
     def __init__(self, Z, r, lam, lr, momentum, S, drop4=True, order2=True):
         P, n = Z.shape
         self.P, self.n, self.S, self.c = P, n, S, lr / S
-        self.M = P // S
+        self.M, self.lam = P // S, np.asarray(lam, float)
         D = 2 * n + 1
         self.D = D
         A = np.zeros((D, D))

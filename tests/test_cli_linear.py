@@ -165,7 +165,7 @@ def test_epoch_sampling_reports_the_epoch_closure(run_cli, tmp_path, monkeypatch
         assert len(epoch[key]) == 4 and np.all(np.isfinite(epoch[key]))
     assert np.isclose(epoch["trace"], np.sum(epoch["var_theta"]))
     assert "trace_relative_error" in summary["theory"]["comparison"]["epoch"]
-    assert "§3g" in summary["theory"]["note"] and "epoch" in stdout
+    assert "§3k" in summary["theory"]["note"] and "epoch" in stdout
     monkeypatch.setattr(comparison, "EPOCH_MAX_SECONDS", 1e-9)
     status, stdout, _ = run_cli(*args, "--out", tmp_path / "b")
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())

@@ -185,14 +185,14 @@ def test_closure_meets_issue_targets_on_the_small_case():
     assert np.max(np.abs(th.var_theta / v - 1)) < 0.10
 
 
-def test_stationary_covariance_method_epoch_is_the_closure():
-    # The public entry point (name, arguments, return shape) used by the accuracy map.
-    from sgdnoise.theory.epoch_closure import closure_moments
+def test_stationary_covariance_method_epoch_is_the_compact_closure():
+    # The public entry point (name, arguments, return shape) used by `sgdnoise linear` and the map.
+    from sgdnoise.theory.epoch_compact import compact_closure_moments
 
     X, y, lmax = _problem(5, 20, 2)
     sigma = stationary_covariance(X, y, 0.3 / lmax, 4, 0.5, sampling="epoch", method="epoch")
     assert sigma.shape == (5, 5)
-    np.testing.assert_allclose(sigma, closure_moments(X, y, 0.3 / lmax, 4, 0.5).covariance, rtol=1e-12)
+    np.testing.assert_allclose(sigma, compact_closure_moments(X, y, 0.3 / lmax, 4, 0.5).covariance, rtol=1e-12)
     np.testing.assert_allclose(stationary_covariance(X, y[:, None], 0.3 / lmax, 4, 0.5, "epoch", "epoch"), sigma)
     for kwargs in (dict(sampling="with-replacement"), dict(sampling="epoch", y=np.c_[y, y])):
         args = dict(X=X, y=y, lr=0.1, batch_size=4, method="epoch") | kwargs

@@ -12,8 +12,9 @@ NumPy in, NumPy out, float64.  Never imports :mod:`sgdnoise.dynamics`.
   (:func:`predict_fluctuations`, for :class:`sgdnoise.measure.recorder.FluctuationRecorder`);
 - :mod:`.epoch_exact`: exact moments of epoch-based SGD on small linear regressions,
   by enumeration of the used sets (docs/theory.md §3f).
-- :mod:`.epoch_closure`: the usage-correlation closure for epochs with weight-dependent noise,
-  ``stationary_covariance(..., method="epoch")`` (§3g);
+- :mod:`.epoch_closure`: the usage-correlation closure for epochs with weight-dependent noise (§3g);
+- :mod:`.epoch_compact`: the same closure with one matrix for all examples,
+  ``stationary_covariance(..., method="epoch")`` (§3k);
 - :mod:`.epoch_kick`: the second-order epoch kick in closed form, exact at leading order in lr (§3h).
 """
 from sgdnoise.theory.epoch_exact import EpochMoments, epoch_exact_moments

@@ -105,7 +105,8 @@ class ClosureEpoch:
                  S: int) -> None:
         P, n = Z.shape
         self.P, self.n, self.S, self.c, self.M, self.D = P, n, S, lr / S, P // S, 2 * n + 1
-        self.a11, self.beta = 1 + momentum - lr * lam, momentum
+        self.lam = np.asarray(lam, float)
+        self.a11, self.beta = 1 + momentum - lr * self.lam, momentum
         rho = np.zeros((P, self.D))
         rho[:, :n] = Z
         rho[:, -1] = r
@@ -246,9 +247,7 @@ def closure_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0,
     Same conventions and return type as :func:`sgdnoise.theory.epoch_exact.epoch_exact_moments`
     (time averages over the M positions, ``var_theta`` per ascending eigendirection).  Exact
     for additive noise and for the first step of an epoch; otherwise the linear closure in
-    the indicators (module notes).  The epoch map is linear in the epoch-start moment m0
-    (D restarts at 0), so ``(I - T) m' = T(E) - E`` (E the corner unit matrix) is solved by
-    GMRES, one epoch pass per iteration, preconditioned with the full-batch epoch map.
+    the indicators (module notes).  Solved by :func:`solve_epoch_map` (GMRES over epoch passes).
     Memory a few 8 P (2N+1)^2 bytes; time ~2 P^2 N^2 flops per step (see :func:`closure_cost`).
     ``epoch_class`` (tests only): another implementation of the same epoch map.
     """
@@ -257,43 +256,65 @@ def closure_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0,
     check_epoch_inputs(X, y, lr, batch_size, momentum, max_batch=X.shape[0] // 2)
     P = X.shape[0]
     S = int(batch_size)
-    M = P // S
     seconds, size = closure_cost(P, X.shape[1], S)
     if size > MAX_BYTES:
         raise UsageError(f"the epoch closure needs about {size / 1e9:.1f} GB for P = {P}, N = {X.shape[1]} "
                          f"(its D_mu stack, 4 x 8 P (2N+1)^2 bytes; limit {MAX_BYTES / 1e9:.0f} GB) and about "
                          f"{seconds:.0f} s; use a subset of the data or fewer features", name="X")
-    Y = y.reshape(P, 1)
-    basis = _eigenbasis(X, Y)
-    lam_all, V_all = np.linalg.eigh(X.T @ X / P)
+    basis, order = _sorted_basis(X, y, lr, momentum)
+    ep = epoch_class(basis.Z[:, order], _residuals(basis, order, y), basis.lam[order], float(lr), float(momentum), S)
+    return solve_epoch_map(ep, X, basis.V[:, order], lr, momentum, rtol=1e-9, max_residual=1e-6)
+
+
+def _sorted_basis(X: np.ndarray, y: np.ndarray, lr: float, momentum: float):
+    """The Hessian eigenbasis of the data (one output), the ascending order of its eigenvalues; lr checked."""
+    basis = _eigenbasis(X, y.reshape(-1, 1))
     order = np.argsort(basis.lam)
-    Z, V, lam = basis.Z[:, order], basis.V[:, order], basis.lam[order]
-    check_stable(lr, lam.max(), momentum)
-    r = (Z @ basis.w[order] - Y)[:, 0]
-    ep = epoch_class(Z, r, lam, float(lr), float(momentum), S)
+    check_stable(lr, basis.lam.max(), momentum)
+    return basis, order
+
+
+def _residuals(basis, order: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``r_mu = z_mu . w* - y_mu``, the residuals at the minimum (sum_mu z_mu r_mu = 0)."""
+    return (basis.Z[:, order] @ basis.w[order])[:, 0] - y
+
+
+def solve_epoch_map(ep, X: np.ndarray, V: np.ndarray, lr: float, momentum: float, rtol: float,
+                    max_residual: float) -> EpochMoments:
+    """The stationary epoch-start moment of an epoch map ``ep`` and the time averages over its positions.
+
+    The epoch map is linear in the epoch-start moment m0 (the usage correlations restart at 0),
+    so ``(I - T) m' = T(E) - E`` (E the corner unit matrix) is solved by GMRES, one epoch pass
+    per iteration, preconditioned with the exact inverse of the full-batch epoch map
+    (docs/theory.md §3f).  Each pass first checks for Ctrl-C (:func:`raise_if_stop_requested`).
+    Refused as mean-square unstable when the fixed point is not finite or its epoch-to-epoch
+    change exceeds ``max_residual``.
+    """
     D = ep.D
     corner = np.zeros((D, D))
     corner[-1, -1] = 1.0
     rhs = ep.epoch(corner)[0] - corner
     rhs[-1, -1] = 0.0
 
-    def apply(v: np.ndarray) -> np.ndarray:  # the epoch map is linear in m0
-        raise_if_stop_requested()  # a pass takes seconds to minutes; Ctrl-C should not wait for ~20
+    def apply(v: np.ndarray) -> np.ndarray:
+        raise_if_stop_requested()  # a pass takes up to minutes; Ctrl-C should not wait for all of them
         mm = v.reshape(D, D)
         return (mm - ep.epoch((mm + mm.T) / 2)[0]).ravel()
 
     op = LinearOperator((D * D, D * D), matvec=apply, dtype=float)
-    pre = LinearOperator((D * D, D * D), matvec=_gradient_descent_inverse(lam * lr, float(momentum), M), dtype=float)
-    sol, _ = gmres(op, rhs.ravel(), rtol=1e-9, atol=0.0, restart=60, maxiter=4, M=pre)
+    pre = LinearOperator((D * D, D * D), matvec=_gradient_descent_inverse(ep.lam * lr, float(momentum), ep.M),
+                         dtype=float)
+    sol, _ = gmres(op, rhs.ravel(), rtol=rtol, atol=0.0, restart=60, maxiter=4, M=pre)
     m0 = corner + sol.reshape(D, D)
     m0 = (m0 + m0.T) / 2
     end, pos = ep.epoch(m0, record=True)
-    ch = end - m0
-    ch[-1, -1] = 0
-    res = float(np.linalg.norm(ch) / np.linalg.norm(m0 - corner))
-    if not np.all(np.isfinite(m0)) or res > 1e-6:
+    change = end - m0
+    change[-1, -1] = 0
+    res = float(np.linalg.norm(change) / np.linalg.norm(m0 - corner))
+    if not np.all(np.isfinite(m0)) or res > max_residual:
         raise _mean_square_unstable(lr)
-    return _moments(np.array(pos), V, lam_all, V_all, lam.size, M, res)
+    lam_all, V_all = np.linalg.eigh(X.T @ X / X.shape[0])
+    return _moments(np.array(pos), V, lam_all, V_all, ep.lam.size, ep.M, res)
 
 
 #: Seconds per ``P^2 N^2`` of one step (one core, measured at N = 100, P = 200; docs/theory.md §3g).

@@ -24,12 +24,9 @@ Memory O(N^2 + P N); time per step about 15 GEMMs of P x N x N (no P^2 N^2 term)
 from __future__ import annotations
 
 import numpy as np
-from scipy.sparse.linalg import LinearOperator, gmres
 
-from sgdnoise._spec import check_stable
-from sgdnoise.theory.epoch_closure import ClosureEpoch, _coefficients
-from sgdnoise.theory.epoch_exact import EpochMoments, _gradient_descent_inverse, _moments, check_epoch_inputs
-from sgdnoise.theory.regression_basis import _eigenbasis, _mean_square_unstable
+from sgdnoise.theory.epoch_closure import ClosureEpoch, _coefficients, _residuals, _sorted_basis, solve_epoch_map
+from sgdnoise.theory.epoch_exact import EpochMoments, check_epoch_inputs
 
 
 class CompactEpoch(ClosureEpoch):
@@ -43,11 +40,12 @@ class CompactEpoch(ClosureEpoch):
                  S: int) -> None:
         P, n = Z.shape
         self.P, self.n, self.S, self.c, self.M, self.D = P, n, S, lr / S, P // S, 2 * n + 1
-        self.a11, self.beta = 1 + momentum - lr * lam, momentum
+        self.lam = np.asarray(lam, float)
+        self.a11, self.beta = 1 + momentum - lr * self.lam, momentum
         rho = np.zeros((P, self.D))
         rho[:, :n] = Z
         rho[:, -1] = r
-        self.Z, self.rho, self.lh, self.r = Z, rho, np.asarray(lam, float), r
+        self.Z, self.rho, self.lh, self.r = Z, rho, self.lam, r
         self.nz = np.r_[np.arange(n), self.D - 1]
         self.rz = rho[:, self.nz]
         self.lam2 = np.outer(self.lh, self.lh)
@@ -193,7 +191,8 @@ def compact_closure_moments(X, y, lr: float, batch_size: int, momentum: float = 
     §3g closure with ``D_mu = g_mu o W`` (module notes): exact for additive noise and for the
     first step of an epoch, like §3g.  The epoch map is affine in the epoch-start moment
     (W restarts at 0), solved by GMRES (relative tolerance ``rtol``), one epoch pass per
-    iteration, preconditioned with the exact inverse of the full-batch epoch map.
+    iteration, preconditioned with the exact inverse of the full-batch epoch map
+    (:func:`sgdnoise.theory.epoch_closure.solve_epoch_map`).
     Memory O(N^2 + P N); time per pass M steps of about 15 P x N x N GEMMs' worth of work (8 with block_diagonal).
     ``block_diagonal``: keep m block diagonal by eigendirection (:class:`BlockCompactEpoch`;
     about half the cost, an approximation measured in docs/theory.md §3k).
@@ -201,35 +200,25 @@ def compact_closure_moments(X, y, lr: float, batch_size: int, momentum: float = 
     X = np.asarray(X, float)
     y = np.asarray(y, float)
     check_epoch_inputs(X, y, lr, batch_size, momentum, max_batch=X.shape[0] // 2)
-    P = X.shape[0]
-    S = int(batch_size)
-    basis = _eigenbasis(X, y.reshape(P, 1))
-    lam_all, V_all = np.linalg.eigh(X.T @ X / P)
-    order = np.argsort(basis.lam)
-    Z, V, lam = basis.Z[:, order], basis.V[:, order], basis.lam[order]
-    check_stable(lr, lam.max(), momentum)
-    r = (Z @ basis.w[order])[:, 0] - y
-    ep = (BlockCompactEpoch if block_diagonal else CompactEpoch)(Z, r, lam, float(lr), float(momentum), S)
-    D = ep.D
-    corner = np.zeros((D, D))
-    corner[-1, -1] = 1.0
-    rhs = ep.epoch(corner)[0] - corner
-    rhs[-1, -1] = 0.0
+    basis, order = _sorted_basis(X, y, lr, momentum)
+    epoch_class = BlockCompactEpoch if block_diagonal else CompactEpoch
+    ep = epoch_class(basis.Z[:, order], _residuals(basis, order, y), basis.lam[order], float(lr), float(momentum),
+                     int(batch_size))
+    return solve_epoch_map(ep, X, basis.V[:, order], lr, momentum, rtol=rtol, max_residual=100 * rtol)
 
-    def apply(v: np.ndarray) -> np.ndarray:  # the epoch map is linear in m0
-        mm = v.reshape(D, D)
-        return (mm - ep.epoch((mm + mm.T) / 2)[0]).ravel()
 
-    op = LinearOperator((D * D, D * D), matvec=apply, dtype=float)
-    pre = LinearOperator((D * D, D * D), matvec=_gradient_descent_inverse(lam * lr, float(momentum), ep.M),
-                         dtype=float)
-    sol, _ = gmres(op, rhs.ravel(), rtol=rtol, atol=0.0, restart=60, maxiter=4, M=pre)
-    m0 = corner + sol.reshape(D, D)
-    m0 = (m0 + m0.T) / 2
-    end, pos = ep.epoch(m0, record=True)
-    change = end - m0
-    change[-1, -1] = 0
-    res = float(np.linalg.norm(change) / np.linalg.norm(m0 - corner))
-    if not np.all(np.isfinite(m0)) or res > 100 * rtol:
-        raise _mean_square_unstable(lr)
-    return _moments(np.array(pos), V, lam_all, V_all, lam.size, ep.M, res)
+#: Seconds per multiply-add of a P x N x N GEMM, two idle cores (112 s for 6 passes at N = 500, P = 1000, S = 10).
+SECONDS_PER_UNIT = 5e-11
+#: GEMMs' worth of work per step (docs/theory.md §3k, "Cost") and epoch passes per solve (5-6 measured).
+GEMMS_PER_STEP, PASSES = 15, 7
+
+
+def compact_cost(P: int, N: int, batch_size: int) -> tuple[float, float]:
+    """Estimated (seconds, bytes) of :func:`compact_closure_moments` on two idle cores.
+
+    Seconds: ``PASSES`` epochs of M = P // S steps of ``GEMMS_PER_STEP`` P N^2 multiply-adds; bytes:
+    the M recorded position moments, twice, and a few P x N arrays.
+    """
+    M = P // batch_size
+    seconds = PASSES * M * GEMMS_PER_STEP * float(P) * float(N) ** 2 * SECONDS_PER_UNIT
+    return seconds, 8.0 * (2 * M * (2 * N + 1) ** 2 + 8 * P * N)

@@ -22,7 +22,7 @@ from scipy.sparse.linalg import LinearOperator, gmres
 
 from sgdnoise.errors import UsageError
 from sgdnoise._spec import check_momentum, check_positive, check_stable
-from sgdnoise.theory.epoch_closure import closure_moments
+from sgdnoise.theory.epoch_compact import compact_closure_moments
 from sgdnoise.theory.lyapunov import (
     QUADRATIC_METHODS,
     eigenbasis_covariance,
@@ -54,7 +54,7 @@ def _check_inputs(
         )
     if method == "epoch" and (sampling != "epoch" or y.ndim == 2 and y.shape[1] != 1):
         raise UsageError(
-            f"method='epoch' (docs/theory.md §3g) needs sampling='epoch' and one output column; got "
+            f"method='epoch' (docs/theory.md §3k) needs sampling='epoch' and one output column; got "
             f"sampling={sampling!r}, y of shape {y.shape}"
         )
     if method == "anticorrelated" and sampling != "epoch":
@@ -169,11 +169,11 @@ def stationary_covariance(
         the 2N-state matrix (the epoch power sums come from an 8x8 block matrix per
         direction raised to the power M by repeated squaring, see
         :func:`sgdnoise.theory.lyapunov.epoch_sums`).
-        ``"epoch"`` (3g): the usage-correlation closure for epoch sampling with the
-        state-dependent noise (:func:`sgdnoise.theory.epoch_closure.closure_moments`), one
-        output column only; the time-averaged covariance about the mean.  An approximation
-        (accuracy table in docs/theory.md §3g); cost ~2 P^2 N^2 flops per step and
-        4 x 8 P (2N+1)^2 bytes, refused beyond ``epoch_closure.MAX_BYTES``.
+        ``"epoch"`` (3k): the compact usage-correlation closure for epoch sampling with the
+        state-dependent noise (:func:`sgdnoise.theory.epoch_compact.compact_closure_moments`),
+        one output column only; the time-averaged covariance about the mean.  An approximation
+        (accuracy tables in docs/theory.md §3k); cost ~15 P N^2 multiply-adds per step, some
+        5-7 epoch passes (``epoch_compact.compact_cost``), memory O(M N^2 + P N).
         ``continuum``, ``discrete`` and ``detailed-balance`` accept every sampling
         (through the factor f of C; they ignore correlations between steps).
 
@@ -210,7 +210,7 @@ def stationary_covariance(
     Y = y.reshape(y.shape[0], -1)
     N, K = X.shape[1], Y.shape[1]
     if method == "epoch":
-        return closure_moments(X, Y[:, 0], lr, batch_size, momentum).covariance
+        return compact_closure_moments(X, Y[:, 0], lr, batch_size, momentum).covariance
     basis = _eigenbasis(X, Y)
     if basis.lam.size == 0:
         return np.zeros((N * K, N * K))

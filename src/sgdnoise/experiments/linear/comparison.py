@@ -11,15 +11,16 @@ Which method is exact for which setting is stated in the output (``exact_here``)
 problem                independent steps            epochs (without replacement)
 =====================  ==========================  =============================
 linear regression      ``exact`` (docs/theory.md §3c)     none (state-dependent noise);
-                                                    ``epoch`` approximates it (§3g)
+                                                    ``epoch`` approximates it (§3k)
 additive noise         ``discrete``, Kuehn-Rosenow  ``anticorrelated``, Kuehn-Rosenow
 =====================  ==========================  =============================
 
-Method ``epoch`` (linear regression, one output, epoch sampling) is the usage-correlation
-closure of docs/theory.md §3g (:func:`sgdnoise.theory.epoch_closure.closure_moments`).  It is
-computed only when its estimated cost is affordable: ``closure_cost`` (seconds from a
-measured flop model, ~2 P^2 N^2 per step, and memory 8 P (2N+1)^2 bytes) at most
-``EPOCH_MAX_SECONDS`` and ``EPOCH_MAX_BYTES``; otherwise its entry says why it was skipped.
+Method ``epoch`` (linear regression, one output, epoch sampling) is the compact usage-correlation
+closure of docs/theory.md §3k (:func:`sgdnoise.theory.epoch_compact.compact_closure_moments`; the
+§3g closure with one matrix for all examples' usage correlations).  It is computed only when its
+estimated cost is affordable: ``compact_cost`` (seconds from a measured model, ~15 P N^2
+multiply-adds per step, and memory) at most ``EPOCH_MAX_SECONDS`` and ``EPOCH_MAX_BYTES``;
+otherwise its entry says why it was skipped.
 
 ``fixed-order`` sampling is periodic; no method describes it exactly.
 """
@@ -43,14 +44,14 @@ from sgdnoise.theory import (
     tau_sgd,
 )
 from sgdnoise.interrupts import StopRequested
-from sgdnoise.theory.epoch_closure import closure_cost, closure_moments
+from sgdnoise.theory.epoch_compact import compact_closure_moments, compact_cost
 
 #: Largest estimated run time (s) and memory (bytes) for which ``predict`` computes method ``epoch``.
 EPOCH_MAX_SECONDS = 120.0
 EPOCH_MAX_BYTES = 2e9
-EPOCH_NOTE = ("epoch (docs/theory.md §3g) is an approximation, the usage-correlation closure: "
-              "against simulation trace within 4 %, per direction within 5 % (N=10, P=40, S=4) up to "
-              "28 % in the flattest directions (demo N=100, P=200, S=10, beta=0.9)")
+EPOCH_NOTE = ("epoch (docs/theory.md §3k) is an approximation, the compact usage-correlation closure: "
+              "against simulation trace within 4 %, per direction within 6 % (N=10, P=40, S=4) up to "
+              "27 % in the flattest directions (demo N=100, P=200, S=10, beta=0.9)")
 
 
 
@@ -67,15 +68,17 @@ def methods_for(problem: QuadraticProblem, sampling: str) -> list[str]:
 
 
 def epoch_prediction(problem: QuadraticProblem, config: SimulationConfig) -> dict[str, Any]:
-    """Method ``epoch`` (docs/theory.md §3g): ``var_theta``, ``var_v``, ``tau``, or why it was skipped."""
+    """Method ``epoch`` (docs/theory.md §3k): ``var_theta``, ``var_v``, ``tau``, or why it was skipped."""
     P, N = problem.X.shape
-    seconds, size = closure_cost(P, N, config.batch_size)
+    seconds, size = compact_cost(P, N, config.batch_size)
     if seconds > EPOCH_MAX_SECONDS or size > EPOCH_MAX_BYTES:
         return {"error": f"skipped: the epoch closure costs about {seconds:.0f} s and {size / 1e9:.1f} GB "
                          f"here (estimated; limits {EPOCH_MAX_SECONDS:.0f} s, {EPOCH_MAX_BYTES / 1e9:.0f} GB, "
-                         f"~2 P^2 N^2 flops per step)", "exact_here": False}
+                         f"~15 P N^2 multiply-adds per step; sgdnoise.theory.stationary_covariance(..., "
+                         f"method='epoch') computes it regardless)", "exact_here": False}
     try:
-        moments = closure_moments(problem.X, problem.Y[:, 0], config.lr, config.batch_size, config.momentum)
+        moments = compact_closure_moments(problem.X, problem.Y[:, 0], config.lr, config.batch_size,
+                                          config.momentum)
     except StopRequested as stop:
         return {"error": f"skipped: stopped by {stop} before the epoch closure finished", "exact_here": False}
     with np.errstate(divide="ignore", invalid="ignore"):
