@@ -159,7 +159,9 @@ class LocalBackend:
             process.terminate()
         for process in processes:  # gone before the driver reports the cells as remaining, not running
             process.join(timeout=10)
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        # wait=True joins the pool's manager thread: left running, it races Python 3.11's exit hook
+        # for the pool's wake-up pipe ("OSError: Bad file descriptor" at exit; CPython gh-105829)
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
