@@ -170,19 +170,25 @@ def test_closure_error_is_first_order_in_lr_in_every_direction(N, P, S, beta):
 
 
 @pytest.mark.slow
-def test_closure_meets_issue_targets_on_the_small_case():
-    # Issue 10, small case (N = 10, P = 40, S = 4, lr = 2, beta = 0): trace within 5 %, every
-    # direction within 10 % of a long simulation (the issue's targets, not fitted).
+def test_closures_meet_issue_targets_on_the_small_case():
+    # Issue 10, small case (N = 10, P = 40, S = 4, lr = 2, beta = 0), one long simulation for both
+    # closures.  The §3g closure: trace within 5 %, every direction within 10 % (the issue's targets,
+    # not fitted).  The compact closure (§3k, method epoch): the same targets, each widened by 4
+    # standard errors of the simulation (measured: trace -3.2 %, directions -0.4 ... -5.8 %).
     from sgdnoise.dynamics.simulator import SimulationConfig, simulate
     from sgdnoise.theory.epoch_closure import closure_moments
+    from sgdnoise.theory.epoch_compact import compact_closure_moments
     pr = LinearRegression.teacher_student(10, 40, 0.25, seed=0)
     sim = simulate(pr, SimulationConfig(lr=2.0, batch_size=4, momentum=0.0, sampling="epoch", steps=100_000,
                                         burn_in=5_000, replicas=16, seed=1), progress=False)
     assert np.all(sim.equilibrated)
+    v, se = sim.var_theta.value, sim.var_theta.stderr
     th = closure_moments(pr.X, pr.Y[:, 0], 2.0, 4, 0.0)
-    v = sim.var_theta.value
     assert abs(th.var_theta.sum() / v.sum() - 1) < 0.05
     assert np.max(np.abs(th.var_theta / v - 1)) < 0.10
+    th = compact_closure_moments(pr.X, pr.Y[:, 0], 2.0, 4, 0.0)
+    assert abs(th.var_theta.sum() / v.sum() - 1) < 0.05 + 4 * np.sqrt((se ** 2).sum()) / v.sum()
+    assert np.all(np.abs(th.var_theta / v - 1) < 0.10 + 4 * se / v)
 
 
 def test_stationary_covariance_method_epoch_is_the_compact_closure():

@@ -103,6 +103,13 @@ class ClosureEpoch:
 
     def __init__(self, Z: np.ndarray, r: np.ndarray, lam: np.ndarray, lr: float, momentum: float,
                  S: int) -> None:
+        self.set_kicks(Z, self._setup(Z, r, lam, lr, momentum, S), lam)
+        self.iu = np.triu_indices(self.n)
+        self.ZZ = Z[:, self.iu[0]] * Z[:, self.iu[1]]  # (P, n(n+1)/2) packed z z^T
+
+    def _setup(self, Z: np.ndarray, r: np.ndarray, lam: np.ndarray, lr: float, momentum: float,
+               S: int) -> np.ndarray:
+        """Sizes, step constants and the full-batch propagator; returns ``rho_mu = (z_mu, 0, r_mu)``, (P, D)."""
         P, n = Z.shape
         self.P, self.n, self.S, self.c, self.M, self.D = P, n, S, lr / S, P // S, 2 * n + 1
         self.lam = np.asarray(lam, float)
@@ -110,9 +117,7 @@ class ClosureEpoch:
         rho = np.zeros((P, self.D))
         rho[:, :n] = Z
         rho[:, -1] = r
-        self.set_kicks(Z, rho, lam)
-        self.iu = np.triu_indices(n)
-        self.ZZ = Z[:, self.iu[0]] * Z[:, self.iu[1]]  # (P, n(n+1)/2) packed z z^T
+        return rho
 
     def set_kicks(self, Z: np.ndarray, rho: np.ndarray, lh: np.ndarray) -> None:
         """Kicks ``z_mu (rho_mu . x~) - lh o delta_k``; requires ``sum_mu rho_mu z_mu^T = P (diag lh; 0; 0)``."""

@@ -38,13 +38,8 @@ class CompactEpoch(ClosureEpoch):
 
     def __init__(self, Z: np.ndarray, r: np.ndarray, lam: np.ndarray, lr: float, momentum: float,
                  S: int) -> None:
+        rho = self._setup(Z, r, lam, lr, momentum, S)  # not ClosureEpoch.__init__: no packed z z^T (P N^2 / 2)
         P, n = Z.shape
-        self.P, self.n, self.S, self.c, self.M, self.D = P, n, S, lr / S, P // S, 2 * n + 1
-        self.lam = np.asarray(lam, float)
-        self.a11, self.beta = 1 + momentum - lr * self.lam, momentum
-        rho = np.zeros((P, self.D))
-        rho[:, :n] = Z
-        rho[:, -1] = r
         self.Z, self.rho, self.lh, self.r = Z, rho, self.lam, r
         self.nz = np.r_[np.arange(n), self.D - 1]
         self.rz = rho[:, self.nz]
