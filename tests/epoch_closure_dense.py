@@ -132,15 +132,14 @@ class ClosureEpoch:
         Dn -= Dn.mean(0, keepdims=True)
         return (m_new + m_new.T) / 2, Dn
 
-    def epoch(self, m0, record=False):
+    def epoch(self, m0, visit=None):
         m = m0
         Dm = np.zeros((self.P, self.D, self.D))
-        pos = [m0]
         for j in range(self.M):
+            if visit is not None:
+                visit(m)
             m, Dm = self.step(j, m, Dm)
-            if record and j + 1 < self.M:
-                pos.append(m)
-        return m, pos
+        return m
 
 
 def dense_closure_moments(X, y, lr, batch_size, momentum=0.0):

@@ -116,7 +116,8 @@ def test_closure_is_exact_for_additive_noise(S):
     m = np.zeros((ep.D, ep.D))
     m[-1, -1] = 1
     for _ in range(3000):  # slowest contraction (1 - lr lam_min)^M per epoch
-        m, pos = ep.epoch(m, record=True)
+        pos = []
+        m = ep.epoch(m, visit=pos.append)
     mbar = np.mean(pos, axis=0)
     cov = mbar[:N, :N] - np.outer(mbar[:N, -1], mbar[:N, -1])
     ac = V.T @ stationary_covariance(X, y, lr, S, sampling="epoch", method="anticorrelated") @ V

@@ -31,7 +31,8 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator, gmres
 
 from sgdnoise.errors import UsageError
-from sgdnoise.theory.epoch_exact import EpochMoments, _gradient_descent_inverse, _moments, check_epoch_inputs
+from sgdnoise.theory.epoch_exact import EpochMoments, _gradient_descent_inverse, check_epoch_inputs
+from sgdnoise.theory.epoch_positions import PositionSums, combine
 from sgdnoise.theory.regression_basis import _eigenbasis, _mean_square_unstable
 from sgdnoise._spec import check_stable
 from sgdnoise.interrupts import raise_if_stop_requested
@@ -138,6 +139,33 @@ class ClosureEpoch:
         out[..., 2 * n:, :] = Q[..., 2 * n:, :]
         return out
 
+    def A_sandwich(self, Q: np.ndarray) -> np.ndarray:
+        """``A Q A^T`` for a symmetric Q (D, D), block by block (no pass over transposed D x D views).
+
+        With ``Y = a o Q11 - beta Q12^T``: ``(A Q A^T)_11 = Y a - beta a o Q12 + beta^2 Q22``, ``_12 = Y``,
+        ``_22 = Q11``, and the constant column ``(a o q1 - beta q2, q1, q_c)``.  Symmetric except for
+        the rounding of the 11 block, which :meth:`_symmetric` removes.
+        """
+        n, a, be = self.n, self.a11, self.beta
+        Q11, Q12 = Q[:n, :n], Q[:n, n:2 * n]
+        out = np.empty_like(Q)
+        Y = a[:, None] * Q11 - be * Q12.T
+        out[:n, :n] = Y * a - be * (a[:, None] * Q12) + be * be * Q[n:2 * n, n:2 * n]
+        out[:n, n:2 * n] = Y
+        out[n:2 * n, :n] = Y.T
+        out[n:2 * n, n:2 * n] = Q11
+        out[:n, -1] = out[-1, :n] = a * Q[:n, -1] - be * Q[n:2 * n, -1]
+        out[n:2 * n, -1] = out[-1, n:2 * n] = Q[:n, -1]
+        out[-1, -1] = Q[-1, -1]
+        return out
+
+    def _symmetric(self, out: np.ndarray) -> np.ndarray:
+        """Symmetrises the 11 block in place (the only one a step updates from both sides); returns out."""
+        n = self.n
+        out[:n, :n] += out[:n, :n].T.copy()
+        out[:n, :n] *= 0.5
+        return out
+
     def _kick_parts(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``s_mu = rho_mu . u_mu`` and ``g_mu = lam o (u_mu)_delta`` for vectors u (P, D)."""
         return np.einsum("pd,pd->p", self.rz, u[:, self.nz]), u[:, :self.n] * self.lh
@@ -151,30 +179,35 @@ class ClosureEpoch:
         out[:, self.iu[1], self.iu[0]] = packed
         return out
 
-    def _m_step(self, co: dict, m: np.ndarray, um: np.ndarray, u: np.ndarray) -> np.ndarray:
+    def _m_step(self, co: dict, m: np.ndarray, um: np.ndarray, u: np.ndarray, uZ: np.ndarray) -> np.ndarray:
         """``m_{j+1} = A m A^T - c (A E[x G^T] e^T + h.c.) + c^2 E[G G^T]`` (docs/theory.md §3g).
 
         ``E[x G^T] = -(S/R) sum_mu D_mu K_mu^T``; ``sum_mu D_mu = 0`` (the sum rule) is used.
+        ``E[G G^T] = alpha T(m) + gamma sum_mu K_mu D_mu K_mu^T`` with ``alpha = a_R (1 - p) + b_R v2``,
+        ``gamma = b_R t3 / v2 - a_R``: one sandwich ``Z^T diag(alpha s_m + gamma s_D) Z``; the cross
+        terms ``sum_mu g_mu z_mu^T`` are ``uZ = sum_mu u_mu z_mu^T`` scaled by lam (no product of their own).
         """
         n, Z, c = self.n, self.Z, self.c
         sm, _ = self._kick_parts(um)
-        sd, gd = self._kick_parts(u)
-        Tm = (Z.T * sm) @ Z - self.P * self.lam2 * m[:n, :n]
-        sKDK = (Z.T * sd) @ Z - Z.T @ gd - gd.T @ Z
-        EGG = co["aR"] * ((1 - co["p"]) * Tm - sKDK) + co["bR"] * (co["v2"] * Tm + co["al"] * co["t3"] * sKDK)
-        AEx = self.A_left(-co["sr"] * (u.T @ Z))
-        out = self.A_left(self.A_left(m).T)
-        out[:, :n] -= c * AEx
-        out[:n, :] -= c * AEx.T
+        sd, _ = self._kick_parts(u)
+        alpha = co["aR"] * (1 - co["p"]) + co["bR"] * co["v2"]
+        gamma = co["bR"] * co["al"] * co["t3"] - co["aR"]
+        gz = uZ[:n] * self.lh[:, None]  # sum_mu g_mu z_mu^T, g_mu = lam o (u_mu)_delta
+        EGG = (Z.T * (alpha * sm + gamma * sd)) @ Z - (alpha * self.P) * self.lam2 * m[:n, :n] - gamma * (gz + gz.T)
+        AEx = self.A_left(-c * co["sr"] * uZ)
+        out = self.A_sandwich(m)
+        out[:, :n] -= AEx
+        out[:n, :] -= AEx.T
         out[:n, :n] += c * c * EGG
-        return (out + out.T) / 2
+        return self._symmetric(out)
 
-    def _second_order(self, co: dict, um: np.ndarray, u: np.ndarray, Dm: np.ndarray, zero: bool) -> np.ndarray:
+    def _second_order(self, co: dict, um: np.ndarray, u: np.ndarray, uZ: np.ndarray, Dm: np.ndarray,
+                      zero: bool) -> np.ndarray:
         """``G_mu = gT T(D_mu) + gm K m K^T + gd K D K^T + gs (z k^T + k z^T)``, common parts dropped."""
         n, Z = self.n, self.Z
         sm, gm = self._kick_parts(um)
         sd, gd = self._kick_parts(u)
-        k = self.rz @ (u.T @ Z)[self.nz]  # (P, n): rho_mu^T sum_nu D_nu K_nu^T
+        k = self.rz @ uZ[self.nz]  # (P, n): rho_mu^T sum_nu D_nu K_nu^T
         b = -(co["gm"] * gm + co["gd"] * gd) + co["gs"] * k
         left = np.stack([(co["gm"] * sm + co["gd"] * sd)[:, None] * Z + b, Z], axis=2)  # (P, n, 2)
         right = np.stack([Z, b], axis=1)  # (P, 2, n)
@@ -184,7 +217,8 @@ class ClosureEpoch:
             G += co["gT"] * self.T_stack(Dm)
         return G
 
-    def _d_step(self, co: dict, um: np.ndarray, u: np.ndarray, Dm: np.ndarray, zero: bool) -> np.ndarray:
+    def _d_step(self, co: dict, um: np.ndarray, u: np.ndarray, uZ: np.ndarray, Dm: np.ndarray,
+                zero: bool) -> np.ndarray:
         """``D_mu`` after the step (docs/theory.md §3g), blockwise on ``(delta_k, delta_{k-1}, 1)``.
 
         ``D' = w A D A^T - c (A F e^T + e F^T A^T) + c^2 e G e^T`` projected onto ``sum_mu D_mu = 0``;
@@ -207,7 +241,7 @@ class ClosureEpoch:
         D11 += T11 * a
         D11 *= w
         D11 -= c * AF1
-        D11 += (c * c) * self._second_order(co, um, u, Dm, zero)
+        D11 += (c * c) * self._second_order(co, um, u, uZ, Dm, zero)
         Dn[:, :n, :n] = D11
         Dn[:, :n, :n] += D11.transpose(0, 2, 1)
         Dn[:, :n, :n] *= 0.5
@@ -232,17 +266,18 @@ class ClosureEpoch:
             Dm = np.zeros((self.P, self.D, self.D))
         um = self.rz @ m[self.nz]  # (P, D): m rho_mu
         u = np.matmul(Dm, self.rho[:, :, None])[:, :, 0]  # D_mu rho_mu
-        m_new = self._m_step(co, m, um, u)
-        return m_new, (self._d_step(co, um, u, Dm, zero) if need_d else None)
+        uZ = u.T @ self.Z  # sum_mu u_mu z_mu^T, shared by both steps
+        m_new = self._m_step(co, m, um, u, uZ)
+        return m_new, (self._d_step(co, um, u, uZ, Dm, zero) if need_d else None)
 
-    def epoch(self, m0: np.ndarray, record: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Epoch-end moment from the epoch-start moment (D restarts at 0); with ``record`` every position."""
-        m, Dm, pos = m0, None, [m0]
+    def epoch(self, m0: np.ndarray, visit=None) -> np.ndarray:
+        """Epoch-end moment from the epoch-start moment (D restarts at 0); ``visit(m)`` sees each position's moment."""
+        m, Dm = m0, None
         for j in range(self.M):
+            if visit is not None:
+                visit(m)
             m, Dm = self.step(j, m, Dm, need_d=j + 1 < self.M)
-            if record and j + 1 < self.M:
-                pos.append(m)
-        return m, pos
+        return m
 
 
 def closure_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0,
@@ -291,20 +326,31 @@ def solve_epoch_map(ep, X: np.ndarray, V: np.ndarray, lr: float, momentum: float
     The epoch map is linear in the epoch-start moment m0 (the usage correlations restart at 0),
     so ``(I - T) m' = T(E) - E`` (E the corner unit matrix) is solved by GMRES, one epoch pass
     per iteration, preconditioned with the exact inverse of the full-batch epoch map
-    (docs/theory.md §3f).  Each pass first checks for Ctrl-C (:func:`raise_if_stop_requested`).
-    Refused as mean-square unstable when the fixed point is not finite or its epoch-to-epoch
-    change exceeds ``max_residual``.
+    (docs/theory.md §3f).  GMRES builds the solution from the moments it applied the map to, and
+    the epoch end and the position sums are linear in the start (:mod:`sgdnoise.theory.epoch_positions`),
+    so both follow at the fixed point from the same combination of the passes already made (a pass of
+    its own only if that combination does not reproduce the solution to 1e-10).  Each pass first
+    checks for Ctrl-C (:func:`raise_if_stop_requested`).  Refused as mean-square unstable when the
+    fixed point is not finite or its epoch-to-epoch change exceeds ``max_residual``.
     """
     D = ep.D
     corner = np.zeros((D, D))
     corner[-1, -1] = 1.0
-    rhs = ep.epoch(corner)[0] - corner
+    sums = PositionSums(X, V)
+    passes: list[tuple[np.ndarray, np.ndarray, dict]] = []  # (start, end, position sums) of every pass
+
+    def run(m0: np.ndarray) -> np.ndarray:
+        raise_if_stop_requested()  # a pass takes up to minutes; Ctrl-C should not wait for all of them
+        end = ep.epoch(m0, visit=sums.add)
+        passes.append((m0, end, sums.take()))
+        return end
+
+    rhs = run(corner) - corner
     rhs[-1, -1] = 0.0
 
     def apply(v: np.ndarray) -> np.ndarray:
-        raise_if_stop_requested()  # a pass takes up to minutes; Ctrl-C should not wait for all of them
         mm = v.reshape(D, D)
-        return (mm - ep.epoch((mm + mm.T) / 2)[0]).ravel()
+        return (mm - run((mm + mm.T) / 2)).ravel()
 
     op = LinearOperator((D * D, D * D), matvec=apply, dtype=float)
     pre = LinearOperator((D * D, D * D), matvec=_gradient_descent_inverse(ep.lam * lr, float(momentum), ep.M),
@@ -312,14 +358,29 @@ def solve_epoch_map(ep, X: np.ndarray, V: np.ndarray, lr: float, momentum: float
     sol, _ = gmres(op, rhs.ravel(), rtol=rtol, atol=0.0, restart=60, maxiter=4, M=pre)
     m0 = corner + sol.reshape(D, D)
     m0 = (m0 + m0.T) / 2
-    end, pos = ep.epoch(m0, record=True)
+    end, position_sums = _at_combination(passes, m0) or (run(m0), passes[-1][2])
     change = end - m0
     change[-1, -1] = 0
     res = float(np.linalg.norm(change) / np.linalg.norm(m0 - corner))
     if not np.all(np.isfinite(m0)) or res > max_residual:
         raise _mean_square_unstable(lr)
-    lam_all, V_all = np.linalg.eigh(X.T @ X / X.shape[0])
-    return _moments(np.array(pos), V, lam_all, V_all, ep.lam.size, ep.M, res)
+    return sums.moments(position_sums, res)
+
+
+def _at_combination(passes: list[tuple[np.ndarray, np.ndarray, dict]], m0: np.ndarray):
+    """Epoch end and position sums from ``m0`` as the least-squares combination of the passes' starts.
+
+    None when the combination misses ``m0`` by more than 1e-10 (relative) or needs weights so large
+    that round-off would matter; the caller then makes the pass.
+    """
+    starts = np.stack([p[0].ravel() for p in passes], axis=1)
+    weights = np.linalg.lstsq(starts, m0.ravel(), rcond=None)[0]
+    scale = np.linalg.norm(m0)
+    miss = np.linalg.norm(starts @ weights - m0.ravel())
+    if not np.isfinite(miss) or miss > 1e-10 * scale or np.abs(weights).max() * np.abs(starts).max() > 1e6 * scale:
+        return None
+    end = sum(w * p[1] for w, p in zip(weights, passes))
+    return end, combine([p[2] for p in passes], weights)
 
 
 #: Seconds per ``P^2 N^2`` of one step (one core, measured at N = 100, P = 200; docs/theory.md §3g).

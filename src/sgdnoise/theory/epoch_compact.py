@@ -41,13 +41,10 @@ class CompactEpoch(ClosureEpoch):
         rho = self._setup(Z, r, lam, lr, momentum, S)  # not ClosureEpoch.__init__: no packed z z^T (P N^2 / 2)
         P, n = Z.shape
         self.Z, self.rho, self.lh, self.r = Z, rho, self.lam, r
-        self.nz = np.r_[np.arange(n), self.D - 1]
-        self.rz = rho[:, self.nz]
         self.lam2 = np.outer(self.lh, self.lh)
         self.sig2 = float(np.mean(r ** 2))
         self.zeta = np.concatenate([Z, Z, r[:, None]], axis=1)  # (P, D)
         self.gbar = self._gbar()
-        self.y = self.zeta * rho  # zeta o rho = (z^2, 0, r^2)
         self.Z2 = Z * Z
         g2 = self.zeta ** 2
         norm = g2.T @ g2 - P * self.gbar ** 2  # sum_mu g_mu,ab^2
@@ -68,11 +65,17 @@ class CompactEpoch(ClosureEpoch):
         return out
 
     def apply_d(self, W: np.ndarray) -> np.ndarray:
-        """``u_mu = D_mu rho_mu = zeta_mu o (W (zeta_mu o rho_mu)) - (gbar o W) rho_mu`` for every mu, (P, D)."""
+        """``u_mu = D_mu rho_mu = zeta_mu o (W (zeta_mu o rho_mu)) - (gbar o W) rho_mu`` for every mu, (P, D).
+
+        ``zeta_mu o rho_mu = (z_mu^2, 0, r_mu^2)``; ``gbar o W`` is block diagonal (lam_i on direction
+        i's 2 x 2 block, <r^2> at the corner).
+        """
         n = self.n
-        out = self.zeta * (self.y[:, self.nz] @ W[self.nz])
-        rows = np.arange(2 * n)
-        out[:, rows] -= self.Z[:, rows % n] * (self.lh[rows % n] * W[rows, rows % n])  # gbar o W is block diagonal
+        out = self.Z2 @ W[:n]
+        out += np.outer(self.r ** 2, W[-1])
+        out *= self.zeta
+        out[:, :n] -= self.Z * (self.lh * np.diagonal(W[:n, :n]))
+        out[:, n:2 * n] -= self.Z * (self.lh * np.diagonal(W[n:2 * n, :n]))
         out[:, -1] -= self.r * (self.sig2 * W[-1, -1])
         return out
 
@@ -84,12 +87,18 @@ class CompactEpoch(ClosureEpoch):
         """
         k, n = left.shape[1], self.n
         num = (self.zeta[:, :k] * left).T @ self.Z2
-        rows = np.arange(min(k, 2 * n))
-        cols = rows % n
-        num[rows, cols] -= self.lh[cols] * np.einsum("pa,pa->a", left[:, rows], self.Z[:, cols])
+        i = np.arange(n)
+        for first in range(0, min(k, 2 * n), n):  # the delta_k rows, then the delta_{k-1} rows
+            num[first + i, i] -= self.lh * np.einsum("pa,pa->a", left[:, first:first + n], self.Z)
         return num
 
-    def _w_step(self, co: dict, um: np.ndarray, u: np.ndarray, W: np.ndarray, zero: bool) -> np.ndarray:
+    def _kick_parts(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``s_mu = rho_mu . u_mu = z_mu . (u_mu)_delta + r_mu (u_mu)_c`` and ``g_mu = lam o (u_mu)_delta``."""
+        n = self.n
+        return np.einsum("pa,pa->p", self.Z, u[:, :n]) + self.r * u[:, -1], u[:, :n] * self.lh
+
+    def _w_step(self, co: dict, um: np.ndarray, u: np.ndarray, uZ: np.ndarray, W: np.ndarray,
+                zero: bool) -> np.ndarray:
         """``W`` after the step: ``w A W A^T - c (A F e^T + h.c.) + c^2 e G e^T`` with F, G projected (§3k)."""
         n, c, P, lam = self.n, self.c, self.P, self.lh
         inv = self.inv_norm
@@ -97,7 +106,7 @@ class CompactEpoch(ClosureEpoch):
         F = self.project_outer(q) * inv[:, :n] - co["f2"] * W[:, :n] * lam  # (D, n)
         sm, gmv = self._kick_parts(um)
         sd, gdv = self._kick_parts(u)
-        k = self.rz @ (u[:, self.nz].T @ self.Z)  # (P, n): rho_mu^T sum_nu D_nu K_nu^T (sum_nu D_nu = 0)
+        k = self.rho_times(uZ)  # (P, n): rho_mu^T sum_nu D_nu K_nu^T (sum_nu D_nu = 0)
         b = -(co["gm"] * gmv + co["gd"] * gdv) + co["gs"] * k
         gT = 0.0 if zero else co["gT"]
         coef = co["gm"] * sm + (co["gd"] + gT) * sd  # T's self term z z^T (rho . D rho) included
@@ -112,13 +121,13 @@ class CompactEpoch(ClosureEpoch):
         if gT:
             t = self.gam @ (lam * np.diag(W)[:n]) + self.sig2 * self.gam_r * W[-1, -1]
             G[np.diag_indices(n)] += (P - 1) * gT * lam * t * np.diag(inv)[:n]
-        AW = self.A_left(co["w"] * W)
-        out = self.A_left(AW.T)
-        AF = self.A_left(F)
-        out[:, :n] -= c * AF
-        out[:n, :] -= c * AF.T
-        out[:n, :n] += c * c * (G + G.T) / 2
-        return (out + out.T) / 2
+        out = self.A_sandwich(W)
+        out *= co["w"]
+        AF = self.A_left(c * F)
+        out[:, :n] -= AF
+        out[:n, :] -= AF.T
+        out[:n, :n] += (c * c) * G
+        return self._symmetric(out)
 
     def step(self, j: int, m: np.ndarray, W: np.ndarray | None, need_d: bool = True):
         """Moments after step j + 1 from those after j; ``W=None`` means all D_mu = 0 (epoch start)."""
@@ -128,12 +137,21 @@ class CompactEpoch(ClosureEpoch):
             W = np.zeros((self.D, self.D))
         um = self.m_rho(m)
         u = self.apply_d(W)
-        m_new = self._m_step(co, m, um, u)
-        return m_new, (self._w_step(co, um, u, W, zero) if need_d else None)
+        uZ = self.u_z(u)
+        m_new = self._m_step(co, m, um, u, uZ)
+        return m_new, (self._w_step(co, um, u, uZ, W, zero) if need_d else None)
 
     def m_rho(self, m: np.ndarray) -> np.ndarray:
         """``m rho_mu`` for every example, (P, D)."""
-        return self.rz @ m[self.nz]
+        return self.rho_times(m)
+
+    def rho_times(self, Q: np.ndarray) -> np.ndarray:
+        """``rho_mu^T Q = z_mu^T Q_(delta_k, .) + r_mu Q_(c, .)`` for every example (rho_mu's zeros skipped)."""
+        return self.Z @ Q[:self.n] + np.outer(self.r, Q[-1])
+
+    def u_z(self, u: np.ndarray) -> np.ndarray:
+        """``sum_mu u_mu z_mu^T`` (D, n), shared by the m-step and the k term of the W-step."""
+        return u.T @ self.Z
 
 
 class BlockCompactEpoch(CompactEpoch):
@@ -158,7 +176,14 @@ class BlockCompactEpoch(CompactEpoch):
         um[:, -1] = self.Z @ m[-1, :self.n] + self.r * m[-1, -1]
         return um
 
-    def _m_step(self, co: dict, m: np.ndarray, um: np.ndarray, u: np.ndarray) -> np.ndarray:
+    def u_z(self, u: np.ndarray) -> np.ndarray:
+        """The rows of ``sum_mu u_mu z_mu^T`` the W-step uses (delta_k and the constant); the m-step needs none."""
+        out = np.zeros((self.D, self.n))
+        out[:self.n] = u[:, :self.n].T @ self.Z
+        out[-1] = u[:, -1] @ self.Z
+        return out
+
+    def _m_step(self, co: dict, m: np.ndarray, um: np.ndarray, u: np.ndarray, uZ: np.ndarray) -> np.ndarray:
         """§3g's m-step on the direction blocks: only the diagonal of the kick sandwiches is formed."""
         n, c, rows, dirs = self.n, self.c, self.rows, self.dirs
         sm, _ = self._kick_parts(um)
@@ -169,12 +194,12 @@ class BlockCompactEpoch(CompactEpoch):
         ex = np.zeros((self.D, n))
         ex[rows, dirs] = np.einsum("pa,pa->a", u[:, rows], self.Z[:, dirs])
         ex[-1] = u[:, -1] @ self.Z
-        aex = self.A_left(-co["sr"] * ex)
-        out = self.A_left(self.A_left(m).T)
-        out[:, :n] -= c * aex
-        out[:n, :] -= c * aex.T
+        aex = self.A_left(-c * co["sr"] * ex)
+        out = self.A_sandwich(m)
+        out[:, :n] -= aex
+        out[:n, :] -= aex.T
         out[np.arange(n), np.arange(n)] += c * c * egg
-        return (out + out.T) / 2 * self.mask
+        return self._symmetric(out) * self.mask
 
 
 def compact_closure_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0,

@@ -15,12 +15,11 @@ docs/theory.md §3f for the derivation.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, gmres
 
 from sgdnoise.errors import UsageError
+from sgdnoise.theory.epoch_positions import EpochMoments, PositionSums
 from sgdnoise.theory.lyapunov import heavy_ball_blocks
 from sgdnoise.theory.regression_basis import _eigenbasis, _mean_square_unstable
 from sgdnoise._spec import check_int, check_momentum, check_positive, check_stable
@@ -31,47 +30,6 @@ from sgdnoise.theory.used_sets import index_entries, layers
 MAX_INDEX_ENTRIES = 60_000_000
 #: Largest P accepted at all (the enumeration of sets is exponential in P).
 MAX_EXAMPLES = 24
-
-
-@dataclass(frozen=True)
-class EpochMoments:
-    """Stationary moments of epoch-based SGD (``w - w*``), exact over all orders of the examples.
-
-    Vectors and matrices are in weight coordinates (N,) / (N, N), except the
-    ``var_*`` arrays, which are per eigendirection of ``H = X^T X / P`` in
-    ascending order of ``hessian_eigenvalues`` (the simulator's convention).
-    Time averages run over the M positions of the epoch (the state after each
-    step, all steps weighted alike); ``*_start`` are the moments at the start of
-    an epoch (after the last step of the previous one).
-
-    Attributes
-    ----------
-    hessian_eigenvalues : (N,) ascending eigenvalues of H.
-    batches_per_epoch : M = P // S.
-    mean : (N,) time-averaged E[delta] (not zero: O(lr), from an O(lr^2) drift per epoch).
-    covariance : (N, N) time-averaged ``E[delta delta^T] - E[delta] E[delta]^T``.
-    var_theta : (N,) diagonal of ``covariance`` in the eigenbasis of H.
-    velocity_covariance : (N, N) the same for ``v_k = delta_k - delta_{k-1}``.
-    var_v : (N,) its diagonal in the eigenbasis.
-    mean_start, covariance_start, var_theta_start : the same at the start of an epoch.
-    position_mean : (M, N) E[delta] after j steps of the epoch, j = 0..M-1 (eigen coordinates).
-    position_var_theta : (M, N) variance per eigendirection after j steps.
-    residual : relative residual of the stationarity condition (epoch map fixed point).
-    """
-
-    hessian_eigenvalues: np.ndarray
-    batches_per_epoch: int
-    mean: np.ndarray
-    covariance: np.ndarray
-    var_theta: np.ndarray
-    velocity_covariance: np.ndarray
-    var_v: np.ndarray
-    mean_start: np.ndarray
-    covariance_start: np.ndarray
-    var_theta_start: np.ndarray
-    position_mean: np.ndarray
-    position_var_theta: np.ndarray
-    residual: float
 
 
 class _EpochMap:
@@ -118,15 +76,14 @@ class _EpochMap:
         out[:, :n, :n] += self.c**2 * np.einsum("tar,tab,tbq->trq", Zl, G, Zl, optimize=True)
         return layer.weight * out
 
-    def epoch(self, m0: np.ndarray, record: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Epoch-end moment from the epoch-start moment (D, D); with ``record`` the moment after each step."""
+    def epoch(self, m0: np.ndarray, visit=None) -> np.ndarray:
+        """Epoch-end moment from the epoch-start moment (D, D); ``visit(m)`` sees the moment at each position."""
         m = m0[None]
-        positions = [m0] if record else []
         for j in range(len(self.layers)):
+            if visit is not None:
+                visit(m0 if j == 0 else m.sum(axis=0))
             m = self.step(j, m)
-            if record and j + 1 < len(self.layers):
-                positions.append(m.sum(axis=0))
-        return m.sum(axis=0), positions
+        return m.sum(axis=0)
 
 
 def check_epoch_inputs(X: np.ndarray, y: np.ndarray, lr: float, batch_size: int, momentum: float,
@@ -290,12 +247,12 @@ def epoch_exact_moments(
     D = emap.D
     corner = np.zeros((D, D))
     corner[-1, -1] = 1.0
-    rhs = emap.epoch(corner)[0] - corner
+    rhs = emap.epoch(corner) - corner
     rhs[-1, -1] = 0.0  # total probability: 1 up to round-off
 
     def apply(v: np.ndarray) -> np.ndarray:
         m = v.reshape(D, D)
-        return (m - emap.epoch((m + m.T) / 2)[0]).ravel()
+        return (m - emap.epoch((m + m.T) / 2)).ravel()
 
     if not np.any(rhs):  # no noise at w* (r = 0): the stationary state is w*
         sol = np.zeros(D * D)
@@ -306,7 +263,8 @@ def epoch_exact_moments(
         sol, _ = gmres(operator, rhs.ravel(), rtol=1e-12, atol=0.0, restart=60, maxiter=3, M=preconditioner)
     m0 = corner + sol.reshape(D, D)
     m0 = (m0 + m0.T) / 2
-    end, positions = emap.epoch(m0, record=True)
+    sums = PositionSums(X, V)
+    end = emap.epoch(m0, visit=sums.add)
     change = end - m0
     change[-1, -1] = 0.0  # the total probability, 1 up to round-off
     size = max(np.linalg.norm(m0 - corner), np.linalg.norm(rhs))
@@ -315,8 +273,7 @@ def epoch_exact_moments(
     if not np.all(np.isfinite(m0)) or eig[0] < -1e-8 * max(eig[-1], 0.0) or residual > 1e-9:
         # For the positive map T a PSD fixed point exists iff its spectral radius is < 1.
         raise _mean_square_unstable(lr)
-    pos = np.array(positions)  # (M, D, D)
-    return _moments(pos, V, lam_all, V_all, n, M, residual)
+    return sums.moments(sums.take(), residual)
 
 
 def _gradient_descent_inverse(eps: np.ndarray, momentum: float, M: int):
@@ -347,40 +304,3 @@ def _gradient_descent_inverse(eps: np.ndarray, momentum: float, M: int):
         return out.ravel()
 
     return apply
-
-
-def _moments(pos: np.ndarray, V: np.ndarray, lam_all: np.ndarray, V_all: np.ndarray, n: int, M: int,
-             residual: float) -> EpochMoments:
-    """Means, covariances and per-direction variances from the per-position augmented moments."""
-    # coordinates along all N ascending eigenvectors of H: the range ones carry the moments
-    to_all = V_all.T @ V  # (N, n)
-
-    def split(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        mean = m[:n, -1]
-        cov = m[:n, :n] - np.outer(mean, mean)
-        jv = np.hstack([np.eye(n), -np.eye(n)])
-        vmean = jv @ m[:2 * n, -1]
-        vcov = jv @ m[:2 * n, :2 * n] @ jv.T - np.outer(vmean, vmean)
-        return mean, cov, vcov
-
-    mean, cov, vcov = split(pos.mean(axis=0))
-    mean0, cov0, _ = split(pos[0])
-    weights = lambda c: V @ c @ V.T  # noqa: E731 (eigen -> weight coordinates)
-    diag_all = lambda c: np.einsum("ij,ij->i", to_all @ c, to_all)  # noqa: E731 (one GEMM, not an N^3 loop)
-    pmean = np.array([to_all @ p[:n, -1] for p in pos])
-    pvar = np.array([diag_all(p[:n, :n] - np.outer(p[:n, -1], p[:n, -1])) for p in pos])
-    return EpochMoments(
-        hessian_eigenvalues=lam_all,
-        batches_per_epoch=M,
-        mean=V @ mean,
-        covariance=weights(cov),
-        var_theta=diag_all(cov),
-        velocity_covariance=weights(vcov),
-        var_v=diag_all(vcov),
-        mean_start=V @ mean0,
-        covariance_start=weights(cov0),
-        var_theta_start=diag_all(cov0),
-        position_mean=pmean,
-        position_var_theta=pvar,
-        residual=residual,
-    )
