@@ -110,11 +110,10 @@ class CompactEpoch(ClosureEpoch):
         b = -(co["gm"] * gmv + co["gd"] * gdv) + co["gs"] * k
         gT = 0.0 if zero else co["gT"]
         coef = co["gm"] * sm + (co["gd"] + gT) * sd  # T's self term z z^T (rho . D rho) included
-        Z2c = self.Z2 * coef[:, None]
-        G = Z2c.T @ self.Z2
-        G[np.diag_indices(n)] -= lam * Z2c.sum(0)
-        Gb = self.project_outer(b)
-        G += Gb + Gb.T
+        left = self.Z2 * coef[:, None]
+        left += 2 * self.Z * b  # Pi(b z^T + z b^T) as 2 Pi(b z^T): the 11 block is symmetrised at the end
+        G = left.T @ self.Z2  # one GEMM for sum_mu g_mu o (s_mu z z^T + 2 b_mu z^T), less gbar below
+        G[np.diag_indices(n)] -= lam * left.sum(0)
         G *= inv[:n, :n]
         # Hadamard-exact terms; T over the other examples by Wick: (P - 1)(2 lam lam o D + lam_a delta_ab t_mu)
         G += (co["gd"] - P * gT + 2 * (P - 1) * gT) * self.lam2 * W[:n, :n]
