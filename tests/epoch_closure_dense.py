@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sgdnoise.theory.epoch_closure import _hyper, batch_law, closure_moments
+from sgdnoise.theory.epoch_closure import closure_moments
+from sgdnoise.theory.epoch_weights import _hyper, batch_law
 
 
 class ClosureEpoch:

@@ -33,66 +33,10 @@ from scipy.sparse.linalg import LinearOperator, gmres
 from sgdnoise.errors import UsageError
 from sgdnoise.theory.epoch_exact import EpochMoments, _gradient_descent_inverse, check_epoch_inputs
 from sgdnoise.theory.epoch_positions import PositionSums, combine
+from sgdnoise.theory.epoch_weights import step_weights
 from sgdnoise.theory.regression_basis import _eigenbasis, _mean_square_unstable
 from sgdnoise._spec import check_stable
 from sgdnoise.interrupts import raise_if_stop_requested
-
-
-def _hyper(P: int, k: int) -> dict[str, float]:
-    """Central moments of the indicators of a uniform k-subset of P (pairs, triples; docs/theory.md §3g)."""
-    p = k / P
-    pi2 = k * (k - 1) / (P * (P - 1))
-    pi3 = k * (k - 1) * (k - 2) / (P * (P - 1) * (P - 2)) if P > 2 else 0.0
-    c2aa = p * (1 - p)
-    c2ab = pi2 - p * p
-    c3aab = (1 - 2 * p) * c2ab
-    c3abc = pi3 - 3 * p * pi2 + 2 * p ** 3
-    return {"p": p, "v2": c2aa - c2ab, "c2ab": c2ab, "c2aa": c2aa, "t1": c3aab - c3abc,
-            "t3": p * (1 - p) * (1 - 2 * p) - 3 * c3aab + 2 * c3abc}
-
-
-def batch_law(R: int, S: int) -> tuple[float, ...]:
-    """Pair weights of an S-batch drawn from R remaining examples (docs/theory.md §3g).
-
-    ``a_R = S(R-S)/(R(R-1))``, ``b_R = S(S-1)/(R(R-1))`` (distinct / same batch pairs), ``w = 1 - S/R``,
-    ``q = (S-1)/(R-1)`` and ``a_1, b_1``: the same for the other S - 1 members of a batch containing mu.
-    """
-    bR = S * (S - 1) / (R * (R - 1)) if R > 1 else 0.0  # P(two given examples in the batch)
-    aR = S / R - bR  # = S(R-S)/(R(R-1)); 1 when the one remaining example is the batch
-    q = (S - 1) / (R - 1) if R > 1 else 0.0
-    if S == 1:  # a batch of one has no other members
-        a1, b1 = 0.0, 0.0
-    elif R == S:
-        a1, b1 = 0.0, 1.0
-    else:
-        a1 = (S - 1) * (R - S) / ((R - 1) * (R - 2))
-        b1 = (S - 1) * (S - 2) / ((R - 1) * (R - 2))
-    return aR, bR, 1 - S / R, q, a1, b1
-
-
-def _coefficients(P: int, S: int, j: int) -> dict[str, float]:
-    """Scalar weights of one step j of the closure: the batch law given |U| = jS and the closure.
-
-    ``f1, f2``: weights of ``m rho z^T`` and ``D K^T`` in the first-order kick ``E[(n' - p') x G^T]``;
-    ``gT, gm, gd, gs``: weights of ``T(D)``, ``K m K^T``, ``K D K^T`` and ``z k^T + k z^T`` in its
-    second-order part; ``w = 1 - S/R`` the decay of the indicators (docs/theory.md §3g).
-    """
-    R = P - j * S
-    h = _hyper(P, j * S)
-    p, v2, t1, t3 = h["p"], h["v2"], h["t1"], h["t3"]
-    al = 1.0 / v2 if v2 > 0 else 0.0
-    aR, bR, w, q, a1, b1 = batch_law(R, S)
-    k1, k2, k3, k4 = 1 - 2 * q - a1 + b1, b1 - q, a1 - aR, b1 - bR
-    sr, dc, used = S / R, h["c2aa"] - h["c2ab"], (1 - p) - al * t1
-    return {
-        "w": w, "p": p, "aR": aR, "bR": bR, "sr": sr, "v2": v2, "al": al, "t3": t3,
-        "f1": -w * sr * v2 + aR * (1 - p) - aR * v2 / R,
-        "f2": -w * sr * al * t3 - aR - aR * al * t3 / R,
-        "gT": used * (w * aR - sr * k3),
-        "gm": w * (-aR * dc + bR * t3) + sr * (k1 * (1 - p) - 2 * k2 * v2 + k3 * dc - k4 * t3),
-        "gd": -w * aR * al * t3 + sr * (-k1 - 2 * k2 * al * t3 + k3 * al * t3),
-        "gs": sr * k2 * used,
-    }
 
 
 class ClosureEpoch:
@@ -190,8 +134,7 @@ class ClosureEpoch:
         n, Z, c = self.n, self.Z, self.c
         sm, _ = self._kick_parts(um)
         sd, _ = self._kick_parts(u)
-        alpha = co["aR"] * (1 - co["p"]) + co["bR"] * co["v2"]
-        gamma = co["bR"] * co["al"] * co["t3"] - co["aR"]
+        alpha, gamma = co["alpha"], co["gamma"]
         gz = uZ[:n] * self.lh[:, None]  # sum_mu g_mu z_mu^T, g_mu = lam o (u_mu)_delta
         EGG = (Z.T * (alpha * sm + gamma * sd)) @ Z - (alpha * self.P) * self.lam2 * m[:n, :n] - gamma * (gz + gz.T)
         AEx = self.A_left(-c * co["sr"] * uZ)
@@ -260,7 +203,7 @@ class ClosureEpoch:
 
     def step(self, j: int, m: np.ndarray, Dm: np.ndarray | None, need_d: bool = True):
         """Moments after step j + 1 from those after j; ``Dm=None`` means all D_mu = 0 (epoch start)."""
-        co = _coefficients(self.P, self.S, j)
+        co = step_weights(self.P, self.S, j)
         zero = Dm is None
         if zero:
             Dm = np.zeros((self.P, self.D, self.D))

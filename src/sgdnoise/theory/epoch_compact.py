@@ -19,13 +19,14 @@ which for the rank-one kick terms is one GEMM of P x N x N.  ``T(D_mu)`` keeps i
 Gaussian (Wick) value ``(P - 1)[2 lam lam^T o D + lam_a delta_ab (lam . diag D + <r^2> D_cc)]``
 (docs/theory.md §3k).  The moment ``m`` itself is stepped exactly as in §3g (same code).
 
-Memory O(N^2 + P N); time per step about 15 GEMMs of P x N x N (no P^2 N^2 term).
+Memory O(N^2 + P N); time per step about 11 GEMMs of P x N x N (no P^2 N^2 term).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from sgdnoise.theory.epoch_closure import ClosureEpoch, _coefficients, _residuals, _sorted_basis, solve_epoch_map
+from sgdnoise.theory.epoch_closure import ClosureEpoch, _residuals, _sorted_basis, solve_epoch_map
+from sgdnoise.theory.epoch_weights import step_weights
 from sgdnoise.theory.epoch_exact import EpochMoments, check_epoch_inputs
 
 
@@ -130,7 +131,7 @@ class CompactEpoch(ClosureEpoch):
 
     def step(self, j: int, m: np.ndarray, W: np.ndarray | None, need_d: bool = True):
         """Moments after step j + 1 from those after j; ``W=None`` means all D_mu = 0 (epoch start)."""
-        co = _coefficients(self.P, self.S, j)
+        co = step_weights(self.P, self.S, j)
         zero = W is None
         if zero:
             W = np.zeros((self.D, self.D))
@@ -189,7 +190,7 @@ class BlockCompactEpoch(CompactEpoch):
         sd, gd = self._kick_parts(u)
         tm = self.Z2.T @ sm - self.P * self.lh ** 2 * m[np.arange(n), np.arange(n)]
         kdk = self.Z2.T @ sd - 2 * np.einsum("pi,pi->i", self.Z, gd)
-        egg = co["aR"] * ((1 - co["p"]) * tm - kdk) + co["bR"] * (co["v2"] * tm + co["al"] * co["t3"] * kdk)
+        egg = co["alpha"] * tm + co["gamma"] * kdk
         ex = np.zeros((self.D, n))
         ex[rows, dirs] = np.einsum("pa,pa->a", u[:, rows], self.Z[:, dirs])
         ex[-1] = u[:, -1] @ self.Z
@@ -202,17 +203,19 @@ class BlockCompactEpoch(CompactEpoch):
 
 
 def compact_closure_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0,
-                            rtol: float = 1e-5, block_diagonal: bool = False) -> EpochMoments:
+                            rtol: float = 1e-6, block_diagonal: bool = False) -> EpochMoments:
     """Stationary moments of epoch SGD on linear regression by the compact closure (docs/theory.md §3k).
 
     Same conventions and return type as :func:`sgdnoise.theory.epoch_exact.epoch_exact_moments`
     (time averages over the M positions, ``var_theta`` per ascending eigendirection).  The
     §3g closure with ``D_mu = g_mu o W`` (module notes): exact for additive noise and for the
     first step of an epoch, like §3g.  The epoch map is affine in the epoch-start moment
-    (W restarts at 0), solved by GMRES (relative tolerance ``rtol``), one epoch pass per
+    (W restarts at 0), solved by GMRES (relative tolerance ``rtol`` of the residual; 1e-6 keeps every
+    direction's Var theta within ~1e-5 of the converged value, 1e-5 left up to 1e-2 in the flattest
+    directions of isotropic problems, docs/theory.md §3k *Cost*), one epoch pass per
     iteration, preconditioned with the exact inverse of the full-batch epoch map
     (:func:`sgdnoise.theory.epoch_closure.solve_epoch_map`).
-    Memory O(N^2 + P N); time per pass M steps of about 15 P x N x N GEMMs' worth of work (8 with block_diagonal).
+    Memory O(N^2 + P N); time per pass M steps of about 11 P x N x N GEMMs' worth of work (7 with block_diagonal).
     ``block_diagonal``: keep m block diagonal by eigendirection (:class:`BlockCompactEpoch`;
     about half the cost, an approximation measured in docs/theory.md §3k).
     """
