@@ -229,18 +229,20 @@ def compact_closure_moments(X, y, lr: float, batch_size: int, momentum: float = 
     return solve_epoch_map(ep, X, basis.V[:, order], lr, momentum, rtol=rtol, max_residual=100 * rtol)
 
 
-#: Seconds per multiply-add of a P x N x N GEMM, two idle cores (112 s for 6 passes at N = 500, P = 1000, S = 10).
-SECONDS_PER_UNIT = 5e-11
+#: Seconds per multiply-add of a P x N x N GEMM, elementwise work included, two idle cores
+#: (a step at N = 500, P = 1000, S = 10 takes about 105 ms: 11 GEMMs' worth; docs/theory.md §3k).
+SECONDS_PER_UNIT = 3.8e-11
 #: GEMMs' worth of work per step (docs/theory.md §3k, "Cost") and epoch passes per solve (5-6 measured).
-GEMMS_PER_STEP, PASSES = 15, 7
+GEMMS_PER_STEP, PASSES = 11, 7
 
 
 def compact_cost(P: int, N: int, batch_size: int) -> tuple[float, float]:
     """Estimated (seconds, bytes) of :func:`compact_closure_moments` on two idle cores.
 
     Seconds: ``PASSES`` epochs of M = P // S steps of ``GEMMS_PER_STEP`` P N^2 multiply-adds; bytes:
-    the M recorded position moments, twice, and a few P x N arrays.
+    per pass its start, end and position sums and a GMRES vector (five D x D moments), and a few
+    P x N arrays.
     """
     M = P // batch_size
     seconds = PASSES * M * GEMMS_PER_STEP * float(P) * float(N) ** 2 * SECONDS_PER_UNIT
-    return seconds, 8.0 * (2 * M * (2 * N + 1) ** 2 + 8 * P * N)
+    return seconds, 8.0 * (5 * PASSES * (2 * N + 1) ** 2 + 8 * P * N)

@@ -172,8 +172,8 @@ def stationary_covariance(
         ``"epoch"`` (3k): the compact usage-correlation closure for epoch sampling with the
         state-dependent noise (:func:`sgdnoise.theory.epoch_compact.compact_closure_moments`),
         one output column only; the time-averaged covariance about the mean.  An approximation
-        (accuracy tables in docs/theory.md §3k); cost ~15 P N^2 multiply-adds per step, some
-        5-7 epoch passes (``epoch_compact.compact_cost``), memory O(M N^2 + P N).
+        (accuracy tables in docs/theory.md §3k); cost ~11 P N^2 multiply-adds per step, some
+        5-7 epoch passes (``epoch_compact.compact_cost``), memory O(N^2 + P N).
         ``continuum``, ``discrete`` and ``detailed-balance`` accept every sampling
         (through the factor f of C; they ignore correlations between steps).
 

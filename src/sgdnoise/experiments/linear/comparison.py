@@ -18,7 +18,7 @@ additive noise         ``discrete``, Kuehn-Rosenow  ``anticorrelated``, Kuehn-Ro
 Method ``epoch`` (linear regression, one output, epoch sampling) is the compact usage-correlation
 closure of docs/theory.md §3k (:func:`sgdnoise.theory.epoch_compact.compact_closure_moments`; the
 §3g closure with one matrix for all examples' usage correlations).  It is computed only when its
-estimated cost is affordable: ``compact_cost`` (seconds from a measured model, ~15 P N^2
+estimated cost is affordable: ``compact_cost`` (seconds from a measured model, ~11 P N^2
 multiply-adds per step, and memory) at most ``EPOCH_MAX_SECONDS`` and ``EPOCH_MAX_BYTES``;
 otherwise its entry says why it was skipped.
 
