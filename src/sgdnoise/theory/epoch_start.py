@@ -193,3 +193,18 @@ def start_covariance_momentum(Z: np.ndarray, r: np.ndarray, lam: np.ndarray, lr:
     return {"var_theta_start": sigma0[:, 0, 0], "sigma0": sigma0, "kick": K, "carry": carry,
             "var_out": scale ** 2 * var_out,
             "mean_kick": -scale * co["q"] * u / S ** 2}
+
+
+def start_corrected_var_theta_momentum(var_theta: np.ndarray, var_theta_start: np.ndarray, Z: np.ndarray,
+                                       r: np.ndarray, lam: np.ndarray, lr: float, S: int,
+                                       momentum: float) -> np.ndarray:
+    """A closure's time-averaged Var theta with its epoch-start variance replaced (docs/theory.md §3h).
+
+    ``d_i = Sigma_0,ii - var_theta_start_i`` (:func:`start_covariance_momentum`) is taken to lie
+    along the slow mode (1, 1) of ``(delta_k, delta_{k-1})`` and carried through the epoch by the
+    full-batch map: ``var_theta_i + d_i carry_i``.  For beta = 0 this is
+    :func:`sgdnoise.theory.epoch_kick.start_corrected_var_theta` with the linear part of the kick
+    not expanded in lr.
+    """
+    res = start_covariance_momentum(Z, r, lam, lr, S, momentum)
+    return var_theta + (res["var_theta_start"] - var_theta_start) * res["carry"]
