@@ -86,36 +86,65 @@ def _expect_four(omega: np.ndarray, p2: np.ndarray, P: int, S: int) -> float:
     return float(np.sum(p2 * omega * inner) / ((P - 2) * (P - 3)))
 
 
-def pair_weight_coefficients(P: int, S: int, momentum: float) -> dict[str, float]:
-    """Coefficients of Cov(b_h^omega) on U_1, u u^T, U_B, U_C (docs/theory.md §3h, "With momentum").
+def pattern_coefficients(omega: np.ndarray, P: int, S: int) -> dict[str, np.ndarray]:
+    """Coefficients of Cov(b_h^omega) on the surviving sums, per pair of source directions (docs/theory.md §3h).
 
-    ``b_h^omega = (1/S^2) sum_{mu != nu} omega_{mu nu} h_mu w_nu`` (module notes).  Index slots
-    (0, 1, 2, 3) = (mu, nu, mu', nu') of ``h_mu w_nu w_nu'^T h_mu'``; every pattern pi of
-    coincidences has the expectation ``E_pi``; the unrestricted sums that survive (no lone index)
-    are A = {mu nu}{mu' nu'} (u u^T), B = {mu mu'}{nu nu'} (U_B), C = {mu nu'}{nu mu'} (U_C) and
-    the all-equal one (U_1), each with ``sum_{pi <= sigma} E_pi mu(pi, sigma)``.  ``q`` = E[omega],
-    the mean of b_h^omega is ``-q u / S^2`` (the A coefficient here is already centred).
+    ``omega`` (K, M, M): ``omega_k[a, b]`` the weight of a pair (mu used in batch a, nu in batch
+    b) when w_nu acts through direction k (zero unless a > b).  ``b_h,i = (1/S^2) sum_{mu != nu}
+    sum_k h_mu,ik w_nu,k omega_k(t_mu, t_nu)``.  Index slots (0, 1, 2, 3) = (mu, nu, mu', nu')
+    of ``h_mu w_nu w_nu'^T h_mu'``; every coincidence pattern pi has the expectation
+    ``E_pi[k, l]`` over the batch indices of distinct examples; Moebius inversion on the
+    partition lattice leaves only the unrestricted sums without a lone index (``sum h = sum w =
+    0``): A = {mu nu}{mu' nu'}, B = {mu mu'}{nu nu'}, C = {mu nu'}{nu mu'} and the all-equal
+    one, "1", each with the (K, K) coefficient ``sum_{pi <= sigma} E_pi mu(pi, sigma)``
+    (symmetrised: the sums are symmetric under k <-> l).  ``q[k] = E[omega_k]``; A is centred.
+    Cost K^2 M^3 (3-example patterns), K M^3 memory.
     """
-    M = P // S
-    lag = np.arange(M)[:, None] - np.arange(M)[None, :]
-    omega = np.where(lag > 0, 1.0 - momentum ** np.maximum(lag, 0), 0.0)
     p2, p3 = _laws(P, S)
-    q = float(np.sum(p2 * omega))
+    q = np.einsum("ab,kab->k", p2, omega)
+    row, col = omega.sum(2), omega.sum(1)  # (K, M)
+    inner = (S * S * omega.sum((1, 2))[:, None, None]
+             - S * (row[:, :, None] + row[:, None, :] + col[:, :, None] + col[:, None, :])
+             + omega + omega.transpose(0, 2, 1))
+    letters = "abcd"
     expectations = []
     for pi in _partitions([0, 1, 2, 3]):
         block = {e: i for i, b in enumerate(pi) for e in b}
         if block[0] == block[1] or block[2] == block[3]:
             continue
-        k = len(pi)
-        slots = [block[e] for e in range(4)]
-        value = _expect_four(omega, p2, P, S) if k == 4 else _expect(omega, slots, k, p2, p3)
+        s01 = letters[block[0]] + letters[block[1]]
+        s23 = letters[block[2]] + letters[block[3]]
+        if len(pi) == 4:
+            value = np.einsum("ab,kab,lab->kl", p2, omega, inner) / ((P - 2) * (P - 3))
+        elif len(pi) == 3:
+            value = np.einsum(f"abc,k{s01},l{s23}->kl", p3, omega, omega, optimize=True)
+        else:
+            value = np.einsum(f"ab,k{s01},l{s23}->kl", p2, omega, omega)
         expectations.append((pi, value))
     targets = {"A": [[0, 1], [2, 3]], "B": [[0, 2], [1, 3]], "C": [[0, 3], [1, 2]], "1": [[0, 1, 2, 3]]}
     out = {"q": q}
     for name, sigma in targets.items():
-        out[name] = sum(v * m for pi, v in expectations if (m := _moebius(pi, sigma)) is not None)
-    out["A"] -= q * q
+        total = sum(v * m for pi, v in expectations if (m := _moebius(pi, sigma)) is not None)
+        out[name] = (total + total.T) / 2
+    out["A"] = out["A"] - np.outer(q, q)
     return out
+
+
+def _beta_weights(M: int, momentum: float) -> np.ndarray:
+    """``omega[a, b] = (1 - beta^(a - b)) 1{a > b}``, (1, M, M): the displacement arrived, no Hessian."""
+    lag = np.arange(M)[:, None] - np.arange(M)[None, :]
+    return np.where(lag > 0, 1.0 - momentum ** np.maximum(lag, 0), 0.0)[None]
+
+
+def pair_weight_coefficients(P: int, S: int, momentum: float) -> dict[str, float]:
+    """Scalar coefficients of Cov(b_h^omega) on U_1, u u^T, U_B, U_C (docs/theory.md §3h, "With momentum").
+
+    :func:`pattern_coefficients` with the direction-independent weight
+    ``omega_{mu nu} = (1 - beta^(t_mu - t_nu)) 1{t_mu > t_nu}``; for beta = 0 these are §3h's
+    ``g_1, f_4 - q^2, g_B, g_C`` and ``q``.
+    """
+    co = pattern_coefficients(_beta_weights(P // S, momentum), P, S)
+    return {k: float(np.ravel(v)[0]) for k, v in co.items()}
 
 
 def _propagators(lam: np.ndarray, lr: float, momentum: float, M: int) -> np.ndarray:
@@ -132,56 +161,99 @@ def _propagators(lam: np.ndarray, lr: float, momentum: float, M: int) -> np.ndar
     return out
 
 
+def _lag_weights(pw: np.ndarray, momentum: float, M: int) -> np.ndarray:
+    """``omega_k[a, b] = (1 - beta) (A_k^(a-1-b) e_1)_0`` for a > b (0 otherwise), (n, M, M).
+
+    The displacement of direction k at batch a caused by the gradient of batch b, in units of
+    ``-eta g / (1 - beta)``, under the full-batch propagator; ``1 - beta^(a-b)`` when lam_k = 0.
+    """
+    lag = np.arange(M)[:, None] - np.arange(M)[None, :]
+    pre = (1 - momentum) * pw[:M, :, 0, 0]  # (M, n): (A^l e_1)_0, l = 0..M-1
+    return np.where((lag > 0)[None], pre[np.maximum(lag - 1, 0)].transpose(2, 0, 1), 0.0)
+
+
+def _var_h_diag(Z: np.ndarray, r: np.ndarray, lam: np.ndarray, co: dict) -> np.ndarray:
+    """``S^4 Var(b_h,i)`` from the (n, n) pattern coefficients of :func:`pattern_coefficients`.
+
+    ``a_ik = sum_mu h_mu,ik w_mu,k = (Z^T diag(r) Z o Z)_ik``; A: ``(a co_A a^T)_ii``; B and "1":
+    ``sum_mu (h_mu M_mu h_mu)_ii`` with ``M = co_B o C_w`` and ``M_mu = co_1 o w_mu w_mu^T``; C:
+    ``sum_{mu nu} r_mu r_nu z_mu,i z_nu,i (z_mu o z_nu)^T co_C (z_mu o z_nu)`` (the lam parts of h
+    vanish there because ``Z^T r = 0``).  Cost P^2 N^2 (the C sum).
+    """
+    P = Z.shape[0]
+    Z2, r2 = Z * Z, r * r
+    w = Z * r[:, None]
+    amat = Z.T @ (r[:, None] * Z2)
+    var_a = np.einsum("ik,kl,il->i", amat, co["A"], amat)
+    Mb = co["B"] * (w.T @ w)
+    s = np.einsum("pk,kl,pl->p", Z, Mb, Z)
+    var_b = Z2.T @ s - 2 * lam * np.einsum("pi,pi->i", Z, Z @ Mb) + P * lam ** 2 * np.diag(Mb)
+    c1 = co["1"]
+    s1 = r2 * np.einsum("pk,kl,pl->p", Z2, c1, Z2)
+    var_1 = (Z2.T @ s1 - 2 * lam * np.sum(r2[:, None] * Z2 * (Z2 @ c1), axis=0)
+             + lam ** 2 * np.diag(c1) * (r2 @ Z2))
+    if co["C"].shape[0] == 1:  # direction-independent weights: U_C = Z^T (r r^T o G o G) Z
+        Q = co["C"][0, 0] * (Z @ Z.T) ** 2
+    else:
+        Y = Z[:, None, :] * Z[None, :, :]
+        Q = np.einsum("pqk,kl,pql->pq", Y, co["C"], Y, optimize=True)
+    var_c = np.einsum("pi,pq,qi->i", Z, np.outer(r, r) * Q, Z)
+    return var_a + var_b + var_1 + var_c
+
+
+def _broadcast(co: dict, n: int) -> dict:
+    """Direction-independent (1, 1) coefficients as (n, n) matrices."""
+    return {k: (np.full((n, n), v[0, 0]) if k != "q" else np.full(n, v[0])) for k, v in co.items()}
+
+
 def start_covariance_momentum(Z: np.ndarray, r: np.ndarray, lam: np.ndarray, lr: float, S: int,
-                              momentum: float) -> dict[str, np.ndarray]:
+                              momentum: float, propagated: bool = False) -> dict[str, np.ndarray]:
     """Epoch-start variance per eigendirection at leading order, with momentum (docs/theory.md §3h).
 
     ``Z`` (P, n) inputs in the eigenbasis of H (ascending ``lam``), ``r`` residuals at w*.
     Returns ``var_theta_start`` (n,), ``sigma0`` (n, 2, 2) the start covariance of
-    ``(delta_k, delta_{k-1})`` per direction, ``kick`` (n, 2, 2) its per-epoch source ``K`` and
-    ``carry`` (n,): ``(1/M) sum_j ((A^j (1, 1))_0)^2``, the time-averaged variance that a unit
-    epoch-start variance along (1, 1) leaves (used by :func:`start_corrected_moments`).
-    Cost: P^2 N + P N^2 (the sums U_B, U_C) plus M^3 for the order laws.
+    ``(delta_k, delta_{k-1})`` per direction, ``kick`` (n, 2, 2) its per-epoch source ``K``,
+    ``var_out`` (n,) the part of K from the following epochs, and ``carry`` (n,):
+    ``(1/M) sum_j ((A^j (1, 1))_0)^2``, the time-averaged variance that a unit epoch-start
+    variance along (1, 1) leaves.  ``propagated``: the displacement between the two examples of
+    a pair follows the full-batch propagator of its own direction (:func:`_lag_weights`) instead
+    of arriving undamped (``1 - beta^lag``); cost N^2 M^3 + P^2 N^2 instead of P^2 N + P N^2 + M^3.
     """
     P, n = Z.shape
     if P % S:
         raise UsageError(f"the epoch kick needs batch_size dividing P; got P = {P}, batch_size = {S}",
                          name="batch_size")
     M, beta = P // S, float(momentum)
-    co = pair_weight_coefficients(P, S, beta)
+    pw = _propagators(lam, lr, beta, M)
+    omega = _lag_weights(pw, beta, M) if propagated else _beta_weights(M, beta)
+    co = pattern_coefficients(omega, P, S)
+    var_h = _var_h_diag(Z, r, lam, co if propagated else _broadcast(co, n)) / S ** 4
     w = Z * r[:, None]
-    z2 = np.sum(Z * Z, axis=1)
-    a = r[:, None] * (z2[:, None] * Z - Z * lam)  # h_mu w_mu
-    u = a.sum(axis=0)
+    Z2, r2 = Z * Z, r * r
     cw = np.sum(w * w, axis=0)  # diag C_w
-    s = np.einsum("pi,ij,pj->p", Z, w.T @ w, Z)  # z_mu^T C_w z_mu
-    ub = (Z * Z).T @ s - P * lam ** 2 * cw  # diag U_B
-    G = Z @ Z.T
-    uc = np.einsum("pi,pq,qi->i", Z, np.outer(r, r) * G * G, Z)  # diag U_C
-    u1 = np.sum(a * a, axis=0)
-    var_h = (co["1"] * u1 + co["A"] * u * u + co["B"] * ub + co["C"] * uc) / S ** 4
     # Hessian fluctuations of the following epochs on the displacement in flight at the epoch end
     p2, p3 = _laws(P, S)
     fl = beta ** (M - np.arange(M))
     y_coef = (np.mean(fl ** 2) - fl @ p2 @ fl) / S ** 2
     geo, geo2 = np.sum(beta ** np.arange(M)), np.sum(beta ** (2 * np.arange(M)))
     out_coef = (P / (S * (P - 1)) * geo2 - geo ** 2 / (P - 1)) / (1 - beta ** (2 * M))
+    ub = Z2.T @ np.einsum("pi,ij,pj->p", Z, w.T @ w, Z) - P * lam ** 2 * cw  # diag U_B
     var_out = out_coef * y_coef * ub / P
     # the linear response with the exact full-batch propagator
-    pw = _propagators(lam, lr, beta, M)
     kappa = -lr * pw[M - 1 - np.arange(M), :, :, 0]  # (M, n, 2): kappa(t) = -eta A^(M-1-t) e_1
     e1 = np.einsum("tia,tib->iab", kappa, kappa) / M
     e2 = np.einsum("st,sia,tib->iab", p2, kappa, kappa)
     cov_lin = (e1 - e2) * cw[:, None, None] / S ** 2
-    # Cov(b_lin, b_h^omega): only the all-equal pattern survives, sum_mu w_mu a_mu
-    lag = np.arange(M)[:, None] - np.arange(M)[None, :]
-    omega = np.where(lag > 0, 1.0 - beta ** np.maximum(lag, 0), 0.0)
-    pm = 1.0 / M
-    m3 = np.einsum("abc,bc->a", p3, omega) - pm * co["q"]
-    m_mu = np.sum(p2 * omega, axis=1) - pm * co["q"]  # nu' = mu = a
-    m_nu = np.sum(p2 * omega, axis=0) - pm * co["q"]  # nu' = nu = a
-    weights = 2 * m3 - m_mu - m_nu
-    cross = np.einsum("a,aik->ik", weights, kappa) * np.sum(w * a, axis=0)[:, None] / S ** 3  # (n, 2)
+    # Cov(b_lin, b_h): only the all-equal pattern survives, X_ik = sum_mu w_mu,i h_mu,ik w_mu,k
+    q = co["q"][:, None] / M
+    m3 = np.einsum("abc,kbc->ka", p3, omega) - q
+    m_mu = np.einsum("ab,kab->ka", p2, omega) - q  # nu' = mu = a
+    m_nu = np.einsum("ba,kba->ka", p2, omega) - q  # nu' = nu = a
+    weights = 2 * m3 - m_mu - m_nu  # (K, M)
+    X = (Z2 * r2[:, None]).T @ Z2 - np.diag(lam * (r2 @ Z2))
+    if not propagated:
+        X = X.sum(axis=1, keepdims=True)
+    cross = np.einsum("ik,ka,aic->ic", X, weights, kappa) / S ** 3  # (n, 2)
     scale = lr ** 2 / (1 - beta) ** 2
     one = np.ones(2)
     K = (cov_lin + scale ** 2 * (var_h + var_out)[:, None, None] * np.outer(one, one)
@@ -191,13 +263,12 @@ def start_covariance_momentum(Z: np.ndarray, r: np.ndarray, lam: np.ndarray, lr:
     sigma0 = np.linalg.solve(lhs, K.reshape(n, 4, 1)).reshape(n, 2, 2)
     carry = np.mean((pw[:M] @ one)[:, :, 0] ** 2, axis=0)
     return {"var_theta_start": sigma0[:, 0, 0], "sigma0": sigma0, "kick": K, "carry": carry,
-            "var_out": scale ** 2 * var_out,
-            "mean_kick": -scale * co["q"] * u / S ** 2}
+            "var_out": scale ** 2 * var_out}
 
 
 def start_corrected_var_theta_momentum(var_theta: np.ndarray, var_theta_start: np.ndarray, Z: np.ndarray,
                                        r: np.ndarray, lam: np.ndarray, lr: float, S: int,
-                                       momentum: float) -> np.ndarray:
+                                       momentum: float, propagated: bool = False) -> np.ndarray:
     """A closure's time-averaged Var theta with its epoch-start variance replaced (docs/theory.md §3h).
 
     ``d_i = Sigma_0,ii - var_theta_start_i`` (:func:`start_covariance_momentum`) is taken to lie
@@ -206,5 +277,5 @@ def start_corrected_var_theta_momentum(var_theta: np.ndarray, var_theta_start: n
     :func:`sgdnoise.theory.epoch_kick.start_corrected_var_theta` with the linear part of the kick
     not expanded in lr.
     """
-    res = start_covariance_momentum(Z, r, lam, lr, S, momentum)
+    res = start_covariance_momentum(Z, r, lam, lr, S, momentum, propagated)
     return var_theta + (res["var_theta_start"] - var_theta_start) * res["carry"]
