@@ -206,69 +206,126 @@ def _broadcast(co: dict, n: int) -> dict:
     return {k: (np.full((n, n), v[0, 0]) if k != "q" else np.full(n, v[0])) for k, v in co.items()}
 
 
+def _source_sums(W: np.ndarray, Z: np.ndarray, lam: np.ndarray) -> dict[str, np.ndarray]:
+    """Diagonals of the surviving sums for per-example sources ``W`` (P, n) with ``sum_mu W_mu = 0``.
+
+    ``a_mu = h_mu w_mu``, ``u = sum a``, ``C = W^T W``: U_1 = sum a a^T, u u^T, U_B = sum h C h
+    (``Z2^T diag(z^T C z) - P lam^2 C_ii``), U_C = ``Z^T (G' o G'^T) Z`` with ``G' = Z W^T`` (the
+    lam parts vanish by the sum rule), ``cw = diag C`` and ``wa = sum_mu w_mu,i a_mu,i``.
+    """
+    P = Z.shape[0]
+    a = Z * np.sum(Z * W, axis=1)[:, None] - W * lam
+    C = W.T @ W
+    Gp = Z @ W.T
+    return {"1": np.sum(a * a, axis=0), "A": a.sum(axis=0) ** 2,
+            "B": (Z * Z).T @ np.einsum("pk,kl,pl->p", Z, C, Z) - P * lam ** 2 * np.diag(C),
+            "C": np.einsum("pi,pq,qi->i", Z, Gp * Gp.T, Z), "cw": np.diag(C), "wa": np.sum(W * a, axis=0)}
+
+
+class _Kick:
+    """The per-epoch kick covariance K (n, 2, 2) of one kind of source, pieces shared (docs/theory.md §3h)."""
+
+    def __init__(self, Z: np.ndarray, lam: np.ndarray, lr: float, S: int, momentum: float,
+                 propagated: bool) -> None:
+        P, n = Z.shape
+        M, beta = P // S, float(momentum)
+        self.Z, self.lam, self.S, self.P, self.M, self.propagated = Z, lam, S, P, M, propagated
+        self.pw = _propagators(lam, lr, beta, M)
+        self.omega = _lag_weights(self.pw, beta, M) if propagated else _beta_weights(M, beta)
+        self.co = pattern_coefficients(self.omega, P, S)
+        p2, p3 = _laws(P, S)
+        # Hessian fluctuations of the following epochs on the displacement in flight at the epoch end
+        fl = beta ** (M - np.arange(M))
+        geo, geo2 = np.sum(beta ** np.arange(M)), np.sum(beta ** (2 * np.arange(M)))
+        self.out = ((np.mean(fl ** 2) - fl @ p2 @ fl) / S ** 2
+                    * (P / (S * (P - 1)) * geo2 - geo ** 2 / (P - 1)) / (1 - beta ** (2 * M)) / P)
+        # the linear response with the exact full-batch propagator, kappa(t) = -eta A^(M-1-t) e_1
+        self.kappa = -lr * self.pw[M - 1 - np.arange(M), :, :, 0]  # (M, n, 2)
+        self.e12 = (np.einsum("tia,tib->iab", self.kappa, self.kappa) / M
+                    - np.einsum("st,sia,tib->iab", p2, self.kappa, self.kappa)) / S ** 2
+        # Cov(kappa(t_nu'), omega(t_mu, t_nu)) summed over the patterns with the Moebius weights (all-equal survives)
+        q = self.co["q"][:, None] / M
+        m3 = np.einsum("abc,kbc->ka", p3, self.omega) - q
+        m_mu = np.einsum("ab,kab->ka", p2, self.omega) - q  # nu' = mu = a
+        m_nu = np.einsum("ba,kba->ka", p2, self.omega) - q  # nu' = nu = a
+        self.cross_w = np.einsum("ka,aic->kic", 2 * m3 - m_mu - m_nu, self.kappa) / S ** 3  # (K, n, 2)
+        self.scale = lr ** 2 / (1 - beta) ** 2
+
+    def of(self, W: np.ndarray, r: np.ndarray | None = None) -> np.ndarray:
+        """K for sources ``W`` (P, n); ``r`` given: ``W = Z r`` and the propagated weights may be used."""
+        Z, lam, S = self.Z, self.lam, self.S
+        sums = _source_sums(W, Z, lam)
+        if self.propagated:
+            var_h = _var_h_diag(Z, r, lam, self.co) / S ** 4
+            Z2, r2 = Z * Z, r * r
+            X = (Z2 * r2[:, None]).T @ Z2 - np.diag(lam * (r2 @ Z2))
+            cross = np.einsum("ik,kic->ic", X, self.cross_w)
+        else:
+            c = {k: float(np.ravel(v)[0]) for k, v in self.co.items()}
+            var_h = sum(c[k] * sums[k] for k in ("1", "A", "B", "C")) / S ** 4
+            cross = sums["wa"][:, None] * self.cross_w[0]
+        one = np.ones(2)
+        return (self.e12 * sums["cw"][:, None, None]
+                + self.scale ** 2 * (var_h + self.out * sums["B"])[:, None, None] * np.outer(one, one)
+                + self.scale * (cross[:, :, None] * one + one[:, None] * cross[:, None, :]))
+
+    def stein(self, K: np.ndarray) -> np.ndarray:
+        """``Sigma = F Sigma F^T + K`` per direction, ``F = A^M`` (2 x 2 blocks)."""
+        F, n = self.pw[self.M], K.shape[0]
+        lhs = np.eye(4) - np.einsum("iab,icd->iacbd", F, F).reshape(n, 4, 4)
+        return np.linalg.solve(lhs, K.reshape(n, 4, 1)).reshape(n, 2, 2)
+
+
 def start_covariance_momentum(Z: np.ndarray, r: np.ndarray, lam: np.ndarray, lr: float, S: int,
-                              momentum: float, propagated: bool = False) -> dict[str, np.ndarray]:
+                              momentum: float, propagated: bool = False,
+                              weight_dependent: bool = False) -> dict[str, np.ndarray]:
     """Epoch-start variance per eigendirection at leading order, with momentum (docs/theory.md §3h).
 
     ``Z`` (P, n) inputs in the eigenbasis of H (ascending ``lam``), ``r`` residuals at w*.
     Returns ``var_theta_start`` (n,), ``sigma0`` (n, 2, 2) the start covariance of
     ``(delta_k, delta_{k-1})`` per direction, ``kick`` (n, 2, 2) its per-epoch source ``K``,
-    ``var_out`` (n,) the part of K from the following epochs, and ``carry`` (n,):
-    ``(1/M) sum_j ((A^j (1, 1))_0)^2``, the time-averaged variance that a unit epoch-start
-    variance along (1, 1) leaves.  ``propagated``: the displacement between the two examples of
-    a pair follows the full-batch propagator of its own direction (:func:`_lag_weights`) instead
-    of arriving undamped (``1 - beta^lag``); cost N^2 M^3 + P^2 N^2 instead of P^2 N + P N^2 + M^3.
+    and ``carry`` (n,): ``(1/M) sum_j ((A^j (1, 1))_0)^2``, the time-averaged variance that a
+    unit epoch-start variance along (1, 1) leaves.
+
+    ``propagated``: the displacement between the two examples of a pair follows the full-batch
+    propagator of its own direction (:func:`_lag_weights`) instead of arriving undamped
+    (``1 - beta^lag``); cost N^2 M^3 + P^2 N^2 instead of P^2 N + P N^2 + M^3.
+    ``weight_dependent``: the per-example gradient at the current weights, ``w_nu + h_nu delta``,
+    is the source instead of ``w_nu`` alone, for the slow directions k (``eta lam_k M / (1 - beta)
+    < 1``: delta_k changes by less than its own size over an epoch, so ``h_nu delta`` sums to zero
+    over the epoch like w); their start variances s_k enter K linearly, ``K = K_w + sum_k s_k K_k``
+    with ``K_k`` the kick of the sources ``h_nu e_k``, solved self-consistently (cost N x one kick).
     """
     P, n = Z.shape
     if P % S:
         raise UsageError(f"the epoch kick needs batch_size dividing P; got P = {P}, batch_size = {S}",
                          name="batch_size")
-    M, beta = P // S, float(momentum)
-    pw = _propagators(lam, lr, beta, M)
-    omega = _lag_weights(pw, beta, M) if propagated else _beta_weights(M, beta)
-    co = pattern_coefficients(omega, P, S)
-    var_h = _var_h_diag(Z, r, lam, co if propagated else _broadcast(co, n)) / S ** 4
-    w = Z * r[:, None]
-    Z2, r2 = Z * Z, r * r
-    cw = np.sum(w * w, axis=0)  # diag C_w
-    # Hessian fluctuations of the following epochs on the displacement in flight at the epoch end
-    p2, p3 = _laws(P, S)
-    fl = beta ** (M - np.arange(M))
-    y_coef = (np.mean(fl ** 2) - fl @ p2 @ fl) / S ** 2
-    geo, geo2 = np.sum(beta ** np.arange(M)), np.sum(beta ** (2 * np.arange(M)))
-    out_coef = (P / (S * (P - 1)) * geo2 - geo ** 2 / (P - 1)) / (1 - beta ** (2 * M))
-    ub = Z2.T @ np.einsum("pi,ij,pj->p", Z, w.T @ w, Z) - P * lam ** 2 * cw  # diag U_B
-    var_out = out_coef * y_coef * ub / P
-    # the linear response with the exact full-batch propagator
-    kappa = -lr * pw[M - 1 - np.arange(M), :, :, 0]  # (M, n, 2): kappa(t) = -eta A^(M-1-t) e_1
-    e1 = np.einsum("tia,tib->iab", kappa, kappa) / M
-    e2 = np.einsum("st,sia,tib->iab", p2, kappa, kappa)
-    cov_lin = (e1 - e2) * cw[:, None, None] / S ** 2
-    # Cov(b_lin, b_h): only the all-equal pattern survives, X_ik = sum_mu w_mu,i h_mu,ik w_mu,k
-    q = co["q"][:, None] / M
-    m3 = np.einsum("abc,kbc->ka", p3, omega) - q
-    m_mu = np.einsum("ab,kab->ka", p2, omega) - q  # nu' = mu = a
-    m_nu = np.einsum("ba,kba->ka", p2, omega) - q  # nu' = nu = a
-    weights = 2 * m3 - m_mu - m_nu  # (K, M)
-    X = (Z2 * r2[:, None]).T @ Z2 - np.diag(lam * (r2 @ Z2))
-    if not propagated:
-        X = X.sum(axis=1, keepdims=True)
-    cross = np.einsum("ik,ka,aic->ic", X, weights, kappa) / S ** 3  # (n, 2)
-    scale = lr ** 2 / (1 - beta) ** 2
-    one = np.ones(2)
-    K = (cov_lin + scale ** 2 * (var_h + var_out)[:, None, None] * np.outer(one, one)
-         + scale * (cross[:, :, None] * one + one[:, None] * cross[:, None, :]))
-    F = pw[M]
-    lhs = np.eye(4) - np.einsum("iab,icd->iacbd", F, F).reshape(n, 4, 4)
-    sigma0 = np.linalg.solve(lhs, K.reshape(n, 4, 1)).reshape(n, 2, 2)
-    carry = np.mean((pw[:M] @ one)[:, :, 0] ** 2, axis=0)
+    kick = _Kick(Z, lam, lr, S, momentum, propagated)
+    K = kick.of(Z * r[:, None], r)
+    M, one = P // S, np.ones(2)
+    if weight_dependent:
+        slow = np.flatnonzero(lr * lam * M / (1 - momentum) < 1)
+        plain = _Kick(Z, lam, lr, S, momentum, False) if propagated else kick
+        Ks = []
+        for k in slow:
+            W = Z * Z[:, [k]]
+            W[:, k] -= lam[k]
+            Ks.append(plain.of(W))
+        Ks = np.array(Ks)  # (n_slow, n, 2, 2)
+        t = kick.stein(K)[:, 0, 0]
+        L = np.array([kick.stein(Kk)[:, 0, 0] for Kk in Ks]).T  # (n, n_slow)
+        s = np.linalg.solve(np.eye(slow.size) - L[slow], t[slow])
+        K = K + np.einsum("k,kiab->iab", s, Ks)
+    sigma0 = kick.stein(K)
+    carry = np.mean((kick.pw[:M] @ one)[:, :, 0] ** 2, axis=0)
     return {"var_theta_start": sigma0[:, 0, 0], "sigma0": sigma0, "kick": K, "carry": carry,
-            "var_out": scale ** 2 * var_out}
+            "var_out": kick.scale ** 2 * kick.out * _source_sums(Z * r[:, None], Z, lam)["B"]}
 
 
 def start_corrected_var_theta_momentum(var_theta: np.ndarray, var_theta_start: np.ndarray, Z: np.ndarray,
                                        r: np.ndarray, lam: np.ndarray, lr: float, S: int,
-                                       momentum: float, propagated: bool = False) -> np.ndarray:
+                                       momentum: float, propagated: bool = False,
+                                       weight_dependent: bool = False) -> np.ndarray:
     """A closure's time-averaged Var theta with its epoch-start variance replaced (docs/theory.md §3h).
 
     ``d_i = Sigma_0,ii - var_theta_start_i`` (:func:`start_covariance_momentum`) is taken to lie
@@ -277,5 +334,5 @@ def start_corrected_var_theta_momentum(var_theta: np.ndarray, var_theta_start: n
     :func:`sgdnoise.theory.epoch_kick.start_corrected_var_theta` with the linear part of the kick
     not expanded in lr.
     """
-    res = start_covariance_momentum(Z, r, lam, lr, S, momentum, propagated)
+    res = start_covariance_momentum(Z, r, lam, lr, S, momentum, propagated, weight_dependent)
     return var_theta + (res["var_theta_start"] - var_theta_start) * res["carry"]
