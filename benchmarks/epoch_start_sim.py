@@ -70,9 +70,17 @@ def main() -> None:
         propagated = start_corrected_var_theta_momentum(closure.var_theta, closure.var_theta_start, Z, r, lam,
                                                         cell.lr, cell.S, cell.beta, propagated=True)
         t3 = time.perf_counter()
+        weights = start_corrected_var_theta_momentum(closure.var_theta, closure.var_theta_start, Z, r, lam,
+                                                     cell.lr, cell.S, cell.beta, weight_dependent=True)
+        t4 = time.perf_counter()
+        fluct = start_corrected_var_theta_momentum(closure.var_theta, closure.var_theta_start, Z, r, lam,
+                                                   cell.lr, cell.S, cell.beta, fluctuations=True)
+        t5 = time.perf_counter()
         for name, theory, sec in (("epoch", closure.var_theta, t1 - t0),
                                   ("epoch+start", corrected, t2 - t1),
-                                  ("epoch+start(propagated)", propagated, t3 - t2)):
+                                  ("epoch+start(propagated)", propagated, t3 - t2),
+                                  ("epoch+start(weight-dependent)", weights, t4 - t3),
+                                  ("epoch+start(fluctuations)", fluct, t5 - t4)):
             print(json.dumps(_row(name, cell, theory, value, stderr, ok, sec)), flush=True)
 
 

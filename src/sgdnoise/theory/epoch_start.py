@@ -276,9 +276,37 @@ class _Kick:
         return np.linalg.solve(lhs, K.reshape(n, 4, 1)).reshape(n, 2, 2)
 
 
+def _fluctuation_kick(kick: _Kick, var_delta: np.ndarray) -> np.ndarray:
+    """Var of the u kick ``-eta/(1 - beta) sum_j (h_{B_j} delta_j)_i`` over one epoch, at first order in h.
+
+    ``delta_k`` a stationary process with variance ``var_delta[k]`` and the full-batch
+    autocorrelation ``R_k(l) = (A_k^l Sigma_k)_00 / Sigma_k,00`` (``Sigma_k = A_k Sigma_k A_k^T +
+    e_1 e_1^T``), taken independent of the order (the usage correlation left out) and uncorrelated
+    across directions; ``E[(h_B)_ik (h_B')_ik] = c(j, j') (1/P) sum_mu h_mu,ik^2`` with
+    ``c = (P - S)/(S (P - 1))`` for the same batch and ``-1/(P - 1)`` for two batches of one
+    epoch.  ``sum_{j j'} c R_k = M (P - S)/(S (P - 1)) - 2/(P - 1) sum_l (M - l) R_k(l)``: zero
+    for a direction that does not move within the epoch (the sum rule), order one for one that
+    decorrelates within it.
+    """
+    Z, lam, P, S, M = kick.Z, kick.lam, kick.P, kick.S, kick.M
+    A = kick.pw[1]
+    n = lam.size
+    lhs = np.eye(4) - np.einsum("iab,icd->iacbd", A, A).reshape(n, 4, 4)
+    e = np.zeros((n, 4, 1))
+    e[:, 0] = 1.0
+    sig = np.linalg.solve(lhs, e).reshape(n, 2, 2)
+    R = np.einsum("lkab,kb->lk", kick.pw[:M, :, :1, :], sig[:, :, 0]) / sig[:, 0, 0]  # (M, n)
+    ell = np.arange(1, M)
+    g = M * (P - S) / (S * (P - 1)) - 2 / (P - 1) * ((M - ell) @ R[1:])
+    Z2 = Z * Z
+    hsq = Z2.T @ Z2 / P - np.diag(lam ** 2)
+    return kick.scale * (hsq @ (var_delta * g))
+
+
 def start_covariance_momentum(Z: np.ndarray, r: np.ndarray, lam: np.ndarray, lr: float, S: int,
                               momentum: float, propagated: bool = False,
-                              weight_dependent: bool = False) -> dict[str, np.ndarray]:
+                              weight_dependent: bool = False,
+                              fluctuations: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Epoch-start variance per eigendirection at leading order, with momentum (docs/theory.md §3h).
 
     ``Z`` (P, n) inputs in the eigenbasis of H (ascending ``lam``), ``r`` residuals at w*.
@@ -316,6 +344,8 @@ def start_covariance_momentum(Z: np.ndarray, r: np.ndarray, lam: np.ndarray, lr:
         L = np.array([kick.stein(Kk)[:, 0, 0] for Kk in Ks]).T  # (n, n_slow)
         s = np.linalg.solve(np.eye(slow.size) - L[slow], t[slow])
         K = K + np.einsum("k,kiab->iab", s, Ks)
+    if fluctuations is not None:
+        K = K + _fluctuation_kick(kick, fluctuations)[:, None, None] * np.outer(one, one)
     sigma0 = kick.stein(K)
     carry = np.mean((kick.pw[:M] @ one)[:, :, 0] ** 2, axis=0)
     return {"var_theta_start": sigma0[:, 0, 0], "sigma0": sigma0, "kick": K, "carry": carry,
@@ -325,7 +355,7 @@ def start_covariance_momentum(Z: np.ndarray, r: np.ndarray, lam: np.ndarray, lr:
 def start_corrected_var_theta_momentum(var_theta: np.ndarray, var_theta_start: np.ndarray, Z: np.ndarray,
                                        r: np.ndarray, lam: np.ndarray, lr: float, S: int,
                                        momentum: float, propagated: bool = False,
-                                       weight_dependent: bool = False) -> np.ndarray:
+                                       weight_dependent: bool = False, fluctuations: bool = False) -> np.ndarray:
     """A closure's time-averaged Var theta with its epoch-start variance replaced (docs/theory.md §3h).
 
     ``d_i = Sigma_0,ii - var_theta_start_i`` (:func:`start_covariance_momentum`) is taken to lie
@@ -334,5 +364,6 @@ def start_corrected_var_theta_momentum(var_theta: np.ndarray, var_theta_start: n
     :func:`sgdnoise.theory.epoch_kick.start_corrected_var_theta` with the linear part of the kick
     not expanded in lr.
     """
-    res = start_covariance_momentum(Z, r, lam, lr, S, momentum, propagated, weight_dependent)
+    res = start_covariance_momentum(Z, r, lam, lr, S, momentum, propagated, weight_dependent,
+                                    var_theta if fluctuations else None)
     return var_theta + (res["var_theta_start"] - var_theta_start) * res["carry"]
