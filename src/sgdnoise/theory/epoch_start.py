@@ -24,8 +24,10 @@ added along (1, 1).  The covariance of the kick over the orders follows from the
 the batch indices of 2-4 distinct examples by Moebius inversion on the partition lattice (as
 §3h; only patterns without a lone index survive), and the epoch-start covariance solves the
 2 x 2 Stein equation ``Sigma_0 = F Sigma_0 F^T + K`` per direction, ``F = A^M``.  Dropped: the
-fluctuations of the epoch map acting on the state (relative order eta^3 / lambda in the flat
-directions) and terms of second order in h (order eta^3).
+fluctuations of the epoch map acting on the state and terms of second order in h (both relative
+order lr; the weight-dependent noise), which is what limits it on the demo (docs/theory.md §3h,
+"With momentum": measured, and the options ``propagated``, ``weight_dependent`` and
+``fluctuations`` that go beyond leading order, each in part).
 """
 from __future__ import annotations
 
@@ -362,7 +364,11 @@ def start_corrected_var_theta_momentum(var_theta: np.ndarray, var_theta_start: n
     along the slow mode (1, 1) of ``(delta_k, delta_{k-1})`` and carried through the epoch by the
     full-batch map: ``var_theta_i + d_i carry_i``.  For beta = 0 this is
     :func:`sgdnoise.theory.epoch_kick.start_corrected_var_theta` with the linear part of the kick
-    not expanded in lr.
+    not expanded in lr.  ``propagated``, ``weight_dependent``: as in
+    :func:`start_covariance_momentum`; ``fluctuations``: add the first-order weight-dependent
+    noise of the directions that move within an epoch, with ``var_theta`` as their variances and
+    taken uncorrelated with the order (:func:`_fluctuation_kick`; an upper estimate, §3h).
+    Accuracy against the exact reference and simulation: docs/theory.md §3h, "With momentum".
     """
     res = start_covariance_momentum(Z, r, lam, lr, S, momentum, propagated, weight_dependent,
                                     var_theta if fluctuations else None)
