@@ -194,18 +194,10 @@ def _var_h_diag(Z: np.ndarray, r: np.ndarray, lam: np.ndarray, co: dict) -> np.n
     s1 = r2 * np.einsum("pk,kl,pl->p", Z2, c1, Z2)
     var_1 = (Z2.T @ s1 - 2 * lam * np.sum(r2[:, None] * Z2 * (Z2 @ c1), axis=0)
              + lam ** 2 * np.diag(c1) * (r2 @ Z2))
-    if co["C"].shape[0] == 1:  # direction-independent weights: U_C = Z^T (r r^T o G o G) Z
-        Q = co["C"][0, 0] * (Z @ Z.T) ** 2
-    else:
-        Y = Z[:, None, :] * Z[None, :, :]
-        Q = np.einsum("pqk,kl,pql->pq", Y, co["C"], Y, optimize=True)
+    Y = Z[:, None, :] * Z[None, :, :]
+    Q = np.einsum("pqk,kl,pql->pq", Y, co["C"], Y, optimize=True)
     var_c = np.einsum("pi,pq,qi->i", Z, np.outer(r, r) * Q, Z)
     return var_a + var_b + var_1 + var_c
-
-
-def _broadcast(co: dict, n: int) -> dict:
-    """Direction-independent (1, 1) coefficients as (n, n) matrices."""
-    return {k: (np.full((n, n), v[0, 0]) if k != "q" else np.full(n, v[0])) for k, v in co.items()}
 
 
 def _source_sums(W: np.ndarray, Z: np.ndarray, lam: np.ndarray) -> dict[str, np.ndarray]:
