@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from sgdnoise.dynamics.simulator import simulate
+from sgdnoise.experiments.linear.comparison import predict
 from sgdnoise.experiments.linear.epoch_map import GRID, LABEL_NOISE, simulation_config
 from sgdnoise.problems.linear import LinearRegression
 from sgdnoise.theory.epoch_compact import compact_closure_moments
@@ -74,13 +75,23 @@ def main() -> None:
                                                      cell.lr, cell.S, cell.beta, weight_dependent=True)
         t4 = time.perf_counter()
         fluct = start_corrected_var_theta_momentum(closure.var_theta, closure.var_theta_start, Z, r, lam,
-                                                   cell.lr, cell.S, cell.beta, fluctuations=True)
+                                                   cell.lr, cell.S, cell.beta, fluctuation_var=closure.var_theta)
         t5 = time.perf_counter()
+        kr = predict(problem, simulation_config(problem, cell, 0), only=("kuehn-rosenow",))["methods"]
+        excess = np.clip(closure.var_theta - kr["kuehn-rosenow"]["var_theta"], 0, None)
+        base = (closure.var_theta, closure.var_theta_start, Z, r, lam, cell.lr, cell.S, cell.beta)
+        rows = [("epoch+start(excess)", start_corrected_var_theta_momentum(*base, fluctuation_var=excess)),
+                ("epoch+start(excess, slow only)",
+                 start_corrected_var_theta_momentum(*base, fluctuation_var=excess, slow_only=True)),
+                ("epoch+start(propagated, excess, slow only)",
+                 start_corrected_var_theta_momentum(*base, propagated=True, fluctuation_var=excess, slow_only=True))]
+        t6 = time.perf_counter()
         for name, theory, sec in (("epoch", closure.var_theta, t1 - t0),
                                   ("epoch+start", corrected, t2 - t1),
                                   ("epoch+start(propagated)", propagated, t3 - t2),
                                   ("epoch+start(weight-dependent)", weights, t4 - t3),
-                                  ("epoch+start(fluctuations)", fluct, t5 - t4)):
+                                  ("epoch+start(all fluctuations)", fluct, t5 - t4),
+                                  *[(n, v, (t6 - t5) / 3) for n, v in rows]):
             print(json.dumps(_row(name, cell, theory, value, stderr, ok, sec)), flush=True)
 
 

@@ -349,7 +349,8 @@ def start_covariance_momentum(Z: np.ndarray, r: np.ndarray, lam: np.ndarray, lr:
 def start_corrected_var_theta_momentum(var_theta: np.ndarray, var_theta_start: np.ndarray, Z: np.ndarray,
                                        r: np.ndarray, lam: np.ndarray, lr: float, S: int,
                                        momentum: float, propagated: bool = False,
-                                       weight_dependent: bool = False, fluctuations: bool = False) -> np.ndarray:
+                                       weight_dependent: bool = False, fluctuation_var: np.ndarray | None = None,
+                                       slow_only: bool = False) -> np.ndarray:
     """A closure's time-averaged Var theta with its epoch-start variance replaced (docs/theory.md §3h).
 
     ``d_i = Sigma_0,ii - var_theta_start_i`` (:func:`start_covariance_momentum`) is taken to lie
@@ -357,11 +358,19 @@ def start_corrected_var_theta_momentum(var_theta: np.ndarray, var_theta_start: n
     full-batch map: ``var_theta_i + d_i carry_i``.  For beta = 0 this is
     :func:`sgdnoise.theory.epoch_kick.start_corrected_var_theta` with the linear part of the kick
     not expanded in lr.  ``propagated``, ``weight_dependent``: as in
-    :func:`start_covariance_momentum`; ``fluctuations``: add the first-order weight-dependent
-    noise of the directions that move within an epoch, with ``var_theta`` as their variances and
-    taken uncorrelated with the order (:func:`_fluctuation_kick`; an upper estimate, §3h).
+    :func:`start_covariance_momentum`; ``fluctuation_var`` (n,): add the first-order
+    weight-dependent noise ``h_nu delta`` of the directions that move within an epoch, with these
+    variances of delta, taken uncorrelated with the order (:func:`_fluctuation_kick`).  The part
+    of delta driven by the noise at w* is already in the pair term, so the consistent choice is
+    the part that is not: ``var_theta`` minus the additive-noise epoch theory (Kuehn-Rosenow,
+    exact for additive noise); all of ``var_theta`` double-counts (§3h).  ``slow_only``: correct
+    only the directions with ``eta lam_i M / (1 - beta) < 1``, where the kick of u is deposited
+    at the epoch end without relaxing within the epoch (the premise of the leading-order
+    target side); the others keep the closure's value.
     Accuracy against the exact reference and simulation: docs/theory.md §3h, "With momentum".
     """
-    res = start_covariance_momentum(Z, r, lam, lr, S, momentum, propagated, weight_dependent,
-                                    var_theta if fluctuations else None)
-    return var_theta + (res["var_theta_start"] - var_theta_start) * res["carry"]
+    res = start_covariance_momentum(Z, r, lam, lr, S, momentum, propagated, weight_dependent, fluctuation_var)
+    shift = (res["var_theta_start"] - var_theta_start) * res["carry"]
+    if slow_only:
+        shift = np.where(lr * lam * (Z.shape[0] // S) / (1 - momentum) < 1, shift, 0.0)
+    return var_theta + shift
