@@ -5,8 +5,9 @@ per case: the relative error of the time-averaged Var theta of the compact closu
 ``epoch``, §3k) and of the closure with its epoch-start variance replaced by §3h's
 (``start_corrected_var_theta_momentum``; ``undamped``: pair weights 1 - beta^lag,
 ``propagated``: the full-batch propagator between the two examples of a pair), in the flattest
-and the stiffest direction and the largest over the directions; and the epoch-start error of
-the two corrections.  About a minute on one idle core.
+and the stiffest direction and the largest over the directions; the epoch-start error of the
+two corrections; and ``excess_slow_only``: undamped, plus the weight-dependent noise of the moving
+directions (variance: closure minus Kuehn-Rosenow), only where eta lam M / (1 - beta) < 1.  About a minute on one idle core.
 """
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ import json
 import numpy as np
 
 from epoch_exact_grid import CASES
+from sgdnoise.dynamics.simulator import SimulationConfig
+from sgdnoise.experiments.linear.comparison import predict
 from sgdnoise.problems.linear import LinearRegression
 from sgdnoise.theory.epoch_compact import compact_closure_moments
 from sgdnoise.theory.epoch_exact import epoch_exact_moments
-from sgdnoise.theory.epoch_start import start_covariance_momentum
+from sgdnoise.theory.epoch_start import start_corrected_var_theta_momentum, start_covariance_momentum
 from sgdnoise.theory.regression_basis import _eigenbasis
 
 
@@ -46,6 +49,12 @@ def main() -> None:
                 corrected = closure.var_theta + (res["var_theta_start"] - closure.var_theta_start) * res["carry"]
                 row[f"{name}_flat_stiff_max"] = _errors(corrected, exact.var_theta)
                 row[f"{name}_start_flat_stiff_max"] = _errors(res["var_theta_start"], exact.var_theta_start)
+            config = SimulationConfig(lr=lr, batch_size=S, momentum=beta, sampling="epoch")
+            kr = predict(problem, config, only=("kuehn-rosenow",))["methods"]["kuehn-rosenow"]["var_theta"]
+            excess = np.clip(closure.var_theta - kr, 0, None)
+            row["excess_slow_only_flat_stiff_max"] = _errors(start_corrected_var_theta_momentum(
+                closure.var_theta, closure.var_theta_start, Z, r, lam, lr, S, beta, fluctuation_var=excess,
+                slow_only=True), exact.var_theta)
             print(json.dumps(row), flush=True)
 
 

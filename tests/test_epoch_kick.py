@@ -183,3 +183,41 @@ def test_closure_with_the_momentum_start_error_order(beta, shrink):
         errors.append(np.abs(corrected / exact.var_theta - 1))
     assert np.all(errors[1] < errors[0] / shrink)
     assert np.all(errors[0] < 0.005)
+
+
+def test_fluctuation_kick_equals_the_brute_force_over_all_orders():
+    # Var over the orders of eta/(1-beta) sum_j (h_{B_j} delta_j)_i, delta a stationary process
+    # (variance s_k, full-batch autocorrelation R_k, independent of the order), against
+    # _fluctuation_kick; P = 6, S = 2 (90 batch assignments), beta = 0.6.
+    from scipy.linalg import solve_discrete_lyapunov
+
+    from sgdnoise.theory.epoch_start import _fluctuation_kick, _Kick
+    N, P, S, beta = 3, 6, 2, 0.6
+    _, _, Z, lam, _, r = _eig_problem(N, P, 0)
+    M = P // S
+    lr = 0.5 * (1 - beta) / lam.max()
+    s = np.array([0.3, 1.0, 2.0])
+    labels = _all_batch_labels(P, S)
+    h = np.einsum("mi,mj->mij", Z, Z) - np.diag(lam)
+    hb = np.stack([np.stack([h[lab == j].mean(axis=0) for j in range(M)]) for lab in labels])  # (orders, M, n, n)
+    ref = np.zeros(N)
+    for k in range(N):
+        A = np.array([[1 + beta - lr * lam[k], -beta], [1.0, 0.0]])
+        sig = solve_discrete_lyapunov(A, np.diag([1.0, 0.0]))
+        R = np.array([(np.linalg.matrix_power(A, ell) @ sig)[0, 0] / sig[0, 0] for ell in range(M)])
+        Rm = R[np.abs(np.arange(M)[:, None] - np.arange(M)[None, :])]
+        ref += s[k] * np.einsum("ojn,okn,jk->n", hb[:, :, :, k], hb[:, :, :, k], Rm) / len(labels)
+    kick = _Kick(Z, lam, lr, S, beta, False)
+    np.testing.assert_allclose(_fluctuation_kick(kick, s), (lr / (1 - beta)) ** 2 * ref, rtol=1e-10)
+
+
+def test_slow_only_leaves_the_moving_directions_alone():
+    from sgdnoise.theory.epoch_start import start_corrected_var_theta_momentum
+    _, _, Z, lam, _, r = _eig_problem(6, 12, 1)
+    lr, S = 1.2 / lam.max(), 3
+    var, start = np.linspace(1.0, 2.0, 6), np.linspace(0.5, 1.0, 6)
+    out = start_corrected_var_theta_momentum(var, start, Z, r, lam, lr, S, 0.0, slow_only=True)
+    moving = lr * lam * (12 // S) >= 1
+    assert moving.any() and not moving.all()
+    np.testing.assert_array_equal(out[moving], var[moving])
+    assert np.all(out[~moving] != var[~moving])
