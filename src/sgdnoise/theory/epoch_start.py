@@ -374,3 +374,32 @@ def start_corrected_var_theta_momentum(var_theta: np.ndarray, var_theta_start: n
     if slow_only:
         shift = np.where(lr * lam * (Z.shape[0] // S) / (1 - momentum) < 1, shift, 0.0)
     return var_theta + shift
+
+
+def start_corrected_moments(X: np.ndarray, y: np.ndarray, moments, lr: float, S: int, momentum: float,
+                            propagated: bool = False):
+    """A closure's :class:`~sgdnoise.theory.epoch_exact.EpochMoments` with the §3h start correction.
+
+    :func:`start_corrected_var_theta_momentum` with ``slow_only`` and
+    ``fluctuation_var = max(var_theta - var_KR, 0)``, ``var_KR`` the Kuehn-Rosenow variances of
+    the noise at w* (eqs. 14-17, docs/theory.md §3d; exact for additive noise): the part of
+    delta driven by the weight-dependent noise.  ``var_theta`` and ``covariance`` (by
+    ``V diag(shift) V^T``) change; the other fields are the closure's.  Measured in
+    docs/theory.md §3h, "With momentum".
+    """
+    import dataclasses
+
+    from sgdnoise.theory.epoch_closure import _residuals, _sorted_basis
+    from sgdnoise.theory.kuehn_rosenow import kuehn_rosenow
+    basis, order = _sorted_basis(X, y, lr, momentum)
+    Z, lam, V = basis.Z[:, order], basis.lam[order], basis.V[:, order]
+    r = _residuals(basis, order, y)
+    P = Z.shape[0]
+    noise = (P - S) / (S * (P - 1)) * np.mean((Z * r[:, None]) ** 2, axis=0)
+    kr = kuehn_rosenow(lam, noise, lr, momentum, P // S).var_theta
+    var = moments.var_theta
+    corrected = start_corrected_var_theta_momentum(var, moments.var_theta_start, Z, r, lam, lr, S, momentum,
+                                                   propagated, fluctuation_var=np.clip(var - kr, 0, None),
+                                                   slow_only=True)
+    shift = corrected - var
+    return dataclasses.replace(moments, var_theta=corrected, covariance=moments.covariance + (V * shift) @ V.T)
