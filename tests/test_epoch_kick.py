@@ -100,11 +100,12 @@ def test_pattern_coefficients_reduce_to_the_plain_sgd_ones():
                                rtol=1e-12)
 
 
-@pytest.mark.parametrize("propagated", [False, True])
-def test_momentum_kick_equals_the_brute_force_over_all_orders(propagated):
+@pytest.mark.parametrize("mode", ["undamped", "propagated", "target"])
+def test_momentum_kick_equals_the_brute_force_over_all_orders(mode):
     # K (per direction, state (delta_k, delta_{k-1})) without the following epochs' part: the
-    # full-batch linear response plus eta^2/(1-beta)^2 b_h^omega along (1, 1), over all 2520
-    # batch assignments of N = 4, P = 8, S = 2, beta = 0.6; to round-off.
+    # full-batch linear response plus eta^2/(1-beta)^2 b_h^omega, the u kick of batch a standing
+    # at post_i(a) at the epoch end ((1, 1), or followed by the full-batch map for "target"),
+    # over all 2520 batch assignments of N = 4, P = 8, S = 2, beta = 0.6; to round-off.
     from sgdnoise.theory.epoch_start import _beta_weights, _lag_weights, _propagators, start_covariance_momentum
     N, P, S, beta = 4, 8, 2, 0.6
     _, _, Z, lam, _, r = _eig_problem(N, P, 2)
@@ -114,35 +115,40 @@ def test_momentum_kick_equals_the_brute_force_over_all_orders(propagated):
     w = Z * r[:, None]
     h = np.einsum("mi,mj->mij", Z, Z) - np.diag(lam)
     pw = _propagators(lam, lr, beta, M)
-    omega = _lag_weights(pw, beta, M) if propagated else np.repeat(_beta_weights(M, beta), N, axis=0)
+    omega = _lag_weights(pw, beta, M) if mode == "propagated" else np.repeat(_beta_weights(M, beta), N, axis=0)
+    post = (1 - beta) * pw[M - 1 - np.arange(M), :, :, 0] if mode == "target" else np.ones((M, N, 2))
     W = omega[:, labels[:, :, None], labels[:, None, :]]  # (k, orders, P, P)
-    b_h = np.einsum("komn,mik,nk->oi", W, h, w) / S ** 2
+    b_h = np.einsum("komn,mik,nk,omic->oic", W, h, w, post[labels]) / S ** 2
     kappa = -lr * pw[M - 1 - np.arange(M), :, :, 0]
-    b = np.einsum("opia,pi->oia", kappa[labels], w) / S + lr ** 2 / (1 - beta) ** 2 * b_h[:, :, None]
+    b = np.einsum("opia,pi->oia", kappa[labels], w) / S + lr ** 2 / (1 - beta) ** 2 * b_h
     b = b - b.mean(axis=0)
     ref = np.einsum("oia,oib->iab", b, b) / len(b)
-    res = start_covariance_momentum(Z, r, lam, lr, S, beta, propagated)
-    K = res["kick"] - res["var_out"][:, None, None]
+    res = start_covariance_momentum(Z, r, lam, lr, S, beta, mode == "propagated", target=mode == "target")
+    K = res["kick"] - res["var_out"]
     np.testing.assert_allclose(K, ref, rtol=0, atol=1e-12 * np.abs(ref).max())
 
 
-def test_following_epochs_term_equals_the_brute_force_over_two_orders():
-    # var_out: the Hessian fluctuations of the next epoch (sum_m beta^m h_{B'_m}) on the
+@pytest.mark.parametrize("target", [False, True])
+def test_following_epochs_term_equals_the_brute_force_over_two_orders(target):
+    # var_out: the Hessian fluctuations of the next epoch (sum_m beta^m post(m) h_{B'_m}) on the
     # displacement in flight G' = sum_k beta^(M-k) g_{B_k}; all pairs of orders of two epochs
     # (P = 6, S = 2), the later epochs' geometric factor 1/(1 - beta^(2M)) taken out.
-    from sgdnoise.theory.epoch_start import start_covariance_momentum
+    from sgdnoise.theory.epoch_start import _propagators, start_covariance_momentum
     N, P, S, beta = 3, 6, 2, 0.6
     _, _, Z, lam, _, r = _eig_problem(N, P, 0)
     M = P // S
-    labels = _all_batch_labels(P, S).astype(float)
+    lr = 0.5 * (1 - beta) / lam.max()
+    post = (1 - beta) * _propagators(lam, lr, beta, M)[M - 1 - np.arange(M), :, :, 0] if target else np.ones((M, N, 2))
+    labels = _all_batch_labels(P, S)
     w = Z * r[:, None]
     h = np.einsum("mi,mj->mij", Z, Z) - np.diag(lam)
-    G = np.einsum("on,ni->oi", beta ** (M - labels), w) / S
-    Hn = np.einsum("om,mij->oij", beta ** labels, h) / S
-    var = np.einsum("pij,oj->poi", Hn, G).reshape(-1, N).var(axis=0)
-    lr = 0.05 / lam.max()
-    res = start_covariance_momentum(Z, r, lam, lr, S, beta)
-    np.testing.assert_allclose(res["var_out"] * (1 - beta ** (2 * M)), var * (lr / (1 - beta)) ** 4, rtol=1e-12)
+    G = np.einsum("on,ni->oi", beta ** (M - labels.astype(float)), w) / S
+    Hn = np.einsum("om,mij,omic->oijc", beta ** labels.astype(float), h, post[labels]) / S
+    B = np.einsum("pijc,oj->poic", Hn, G).reshape(-1, N, 2)
+    B = B - B.mean(axis=0)
+    var = np.einsum("oic,oid->icd", B, B) / len(B)
+    res = start_covariance_momentum(Z, r, lam, lr, S, beta, target=target)
+    np.testing.assert_allclose(res["var_out"] * (1 - beta ** (2 * M)), var * (lr / (1 - beta)) ** 4, rtol=1e-10)
 
 
 @pytest.mark.parametrize("beta", [0.6, 0.9])
@@ -185,7 +191,8 @@ def test_closure_with_the_momentum_start_error_order(beta, shrink):
     assert np.all(errors[0] < 0.005)
 
 
-def test_fluctuation_kick_equals_the_brute_force_over_all_orders():
+@pytest.mark.parametrize("target", [False, True])
+def test_fluctuation_kick_equals_the_brute_force_over_all_orders(target):
     # Var over the orders of eta/(1-beta) sum_j (h_{B_j} delta_j)_i, delta a stationary process
     # (variance s_k, full-batch autocorrelation R_k, independent of the order), against
     # _fluctuation_kick; P = 6, S = 2 (90 batch assignments), beta = 0.6.
@@ -196,18 +203,19 @@ def test_fluctuation_kick_equals_the_brute_force_over_all_orders():
     _, _, Z, lam, _, r = _eig_problem(N, P, 0)
     M = P // S
     lr = 0.5 * (1 - beta) / lam.max()
+    kick = _Kick(Z, lam, lr, S, beta, False, target)
     s = np.array([0.3, 1.0, 2.0])
     labels = _all_batch_labels(P, S)
     h = np.einsum("mi,mj->mij", Z, Z) - np.diag(lam)
     hb = np.stack([np.stack([h[lab == j].mean(axis=0) for j in range(M)]) for lab in labels])  # (orders, M, n, n)
-    ref = np.zeros(N)
+    ref = np.zeros((N, 2, 2))
     for k in range(N):
         A = np.array([[1 + beta - lr * lam[k], -beta], [1.0, 0.0]])
         sig = solve_discrete_lyapunov(A, np.diag([1.0, 0.0]))
         R = np.array([(np.linalg.matrix_power(A, ell) @ sig)[0, 0] / sig[0, 0] for ell in range(M)])
         Rm = R[np.abs(np.arange(M)[:, None] - np.arange(M)[None, :])]
-        ref += s[k] * np.einsum("ojn,okn,jk->n", hb[:, :, :, k], hb[:, :, :, k], Rm) / len(labels)
-    kick = _Kick(Z, lam, lr, S, beta, False)
+        ref += s[k] * np.einsum("ojn,okn,jk,jnc,knd->ncd", hb[:, :, :, k], hb[:, :, :, k], Rm, kick.post,
+                                kick.post) / len(labels)
     np.testing.assert_allclose(_fluctuation_kick(kick, s), (lr / (1 - beta)) ** 2 * ref, rtol=1e-10)
 
 

@@ -88,7 +88,7 @@ def _expect_four(omega: np.ndarray, p2: np.ndarray, P: int, S: int) -> float:
     return float(np.sum(p2 * omega * inner) / ((P - 2) * (P - 3)))
 
 
-def pattern_coefficients(omega: np.ndarray, P: int, S: int) -> dict[str, np.ndarray]:
+def pattern_coefficients(omega: np.ndarray, P: int, S: int, blocks: bool = False) -> dict[str, np.ndarray]:
     """Coefficients of Cov(b_h^omega) on the surviving sums, per pair of source directions (docs/theory.md §3h).
 
     ``omega`` (K, M, M): ``omega_k[a, b]`` the weight of a pair (mu used in batch a, nu in batch
@@ -100,14 +100,17 @@ def pattern_coefficients(omega: np.ndarray, P: int, S: int) -> dict[str, np.ndar
     0``): A = {mu nu}{mu' nu'}, B = {mu mu'}{nu nu'}, C = {mu nu'}{nu mu'} and the all-equal
     one, "1", each with the (K, K) coefficient ``sum_{pi <= sigma} E_pi mu(pi, sigma)``
     (symmetrised: the sums are symmetric under k <-> l).  ``q[k] = E[omega_k]``; A is centred.
-    Cost K^2 M^3 (3-example patterns), K M^3 memory.
+    Cost K^2 M^3 (3-example patterns), K M^3 memory.  ``blocks``: ``omega`` (n, 2, M, M), two
+    weights per target direction (the components of the kick), and only the (n, 2, 2) blocks
+    of each direction with itself are formed (cost n M^3).
     """
+    L, R, O = ("ix", "iy", "ixy") if blocks else ("k", "l", "kl")
     p2, p3 = _laws(P, S)
-    q = np.einsum("ab,kab->k", p2, omega)
-    row, col = omega.sum(2), omega.sum(1)  # (K, M)
-    inner = (S * S * omega.sum((1, 2))[:, None, None]
-             - S * (row[:, :, None] + row[:, None, :] + col[:, :, None] + col[:, None, :])
-             + omega + omega.transpose(0, 2, 1))
+    q = np.einsum(f"ab,{L}ab->{L}", p2, omega)
+    row, col = omega.sum(-1), omega.sum(-2)
+    inner = (S * S * omega.sum((-2, -1))[..., None, None]
+             - S * (row[..., :, None] + row[..., None, :] + col[..., :, None] + col[..., None, :])
+             + omega + omega.swapaxes(-1, -2))
     letters = "abcd"
     expectations = []
     for pi in _partitions([0, 1, 2, 3]):
@@ -117,18 +120,18 @@ def pattern_coefficients(omega: np.ndarray, P: int, S: int) -> dict[str, np.ndar
         s01 = letters[block[0]] + letters[block[1]]
         s23 = letters[block[2]] + letters[block[3]]
         if len(pi) == 4:
-            value = np.einsum("ab,kab,lab->kl", p2, omega, inner) / ((P - 2) * (P - 3))
+            value = np.einsum(f"ab,{L}ab,{R}ab->{O}", p2, omega, inner) / ((P - 2) * (P - 3))
         elif len(pi) == 3:
-            value = np.einsum(f"abc,k{s01},l{s23}->kl", p3, omega, omega, optimize=True)
+            value = np.einsum(f"abc,{L}{s01},{R}{s23}->{O}", p3, omega, omega, optimize=True)
         else:
-            value = np.einsum(f"ab,k{s01},l{s23}->kl", p2, omega, omega)
+            value = np.einsum(f"ab,{L}{s01},{R}{s23}->{O}", p2, omega, omega)
         expectations.append((pi, value))
     targets = {"A": [[0, 1], [2, 3]], "B": [[0, 2], [1, 3]], "C": [[0, 3], [1, 2]], "1": [[0, 1, 2, 3]]}
     out = {"q": q}
     for name, sigma in targets.items():
         total = sum(v * m for pi, v in expectations if (m := _moebius(pi, sigma)) is not None)
-        out[name] = (total + total.T) / 2
-    out["A"] = out["A"] - np.outer(q, q)
+        out[name] = (total + total.swapaxes(-1, -2)) / 2
+    out["A"] = out["A"] - q[..., :, None] * q[..., None, :]
     return out
 
 
@@ -217,51 +220,64 @@ def _source_sums(W: np.ndarray, Z: np.ndarray, lam: np.ndarray) -> dict[str, np.
 
 
 class _Kick:
-    """The per-epoch kick covariance K (n, 2, 2) of one kind of source, pieces shared (docs/theory.md §3h)."""
+    """The per-epoch kick covariance K (n, 2, 2) of one kind of source, pieces shared (docs/theory.md §3h).
+
+    ``post[a, i]`` (M, n, 2): where a kick of u of direction i made at batch a stands at the epoch
+    end, in ``(delta_k, delta_{k-1})``: ``(1, 1)`` (deposited whole, ``target=False``) or
+    ``(1 - beta) A_i^(M-1-a) e_1`` (followed by the full-batch map for the rest of the epoch,
+    in flight included; ``target=True``).
+    """
 
     def __init__(self, Z: np.ndarray, lam: np.ndarray, lr: float, S: int, momentum: float,
-                 propagated: bool) -> None:
+                 propagated: bool, target: bool = False) -> None:
         P, n = Z.shape
         M, beta = P // S, float(momentum)
         self.Z, self.lam, self.S, self.P, self.M, self.propagated = Z, lam, S, P, M, propagated
         self.pw = _propagators(lam, lr, beta, M)
-        self.omega = _lag_weights(self.pw, beta, M) if propagated else _beta_weights(M, beta)
-        self.co = pattern_coefficients(self.omega, P, S)
+        self.post = ((1 - beta) * self.pw[M - 1 - np.arange(M), :, :, 0] if target else np.ones((M, n, 2)))
+        if propagated:
+            self.omega = _lag_weights(self.pw, beta, M)
+        else:
+            self.omega = self.post.transpose(1, 2, 0)[..., None] * _beta_weights(M, beta)[0]  # (n, 2, M, M)
+        self.co = pattern_coefficients(self.omega, P, S, blocks=not propagated)
         p2, p3 = _laws(P, S)
         # Hessian fluctuations of the following epochs on the displacement in flight at the epoch end
         fl = beta ** (M - np.arange(M))
-        geo, geo2 = np.sum(beta ** np.arange(M)), np.sum(beta ** (2 * np.arange(M)))
-        self.out = ((np.mean(fl ** 2) - fl @ p2 @ fl) / S ** 2
-                    * (P / (S * (P - 1)) * geo2 - geo ** 2 / (P - 1)) / (1 - beta ** (2 * M)) / P)
+        geo = np.einsum("m,mic->ic", beta ** np.arange(M), self.post)
+        geo2 = np.einsum("m,mic,mid->icd", beta ** (2 * np.arange(M)), self.post, self.post)
+        self.out = ((np.mean(fl ** 2) - fl @ p2 @ fl) / S ** 2 / P / (1 - beta ** (2 * M))
+                    * (P / (S * (P - 1)) * geo2 - geo[:, :, None] * geo[:, None, :] / (P - 1)))  # (n, 2, 2)
         # the linear response with the exact full-batch propagator, kappa(t) = -eta A^(M-1-t) e_1
         self.kappa = -lr * self.pw[M - 1 - np.arange(M), :, :, 0]  # (M, n, 2)
         self.e12 = (np.einsum("tia,tib->iab", self.kappa, self.kappa) / M
                     - np.einsum("st,sia,tib->iab", p2, self.kappa, self.kappa)) / S ** 2
         # Cov(kappa(t_nu'), omega(t_mu, t_nu)) summed over the patterns with the Moebius weights (all-equal survives)
-        q = self.co["q"][:, None] / M
-        m3 = np.einsum("abc,kbc->ka", p3, self.omega) - q
-        m_mu = np.einsum("ab,kab->ka", p2, self.omega) - q  # nu' = mu = a
-        m_nu = np.einsum("ba,kba->ka", p2, self.omega) - q  # nu' = nu = a
-        self.cross_w = np.einsum("ka,aic->kic", 2 * m3 - m_mu - m_nu, self.kappa) / S ** 3  # (K, n, 2)
+        q = self.co["q"][..., None] / M
+        m3 = np.einsum("abc,...bc->...a", p3, self.omega) - q
+        m_mu = np.einsum("ab,...ab->...a", p2, self.omega) - q  # nu' = mu = a
+        m_nu = np.einsum("ba,...ba->...a", p2, self.omega) - q  # nu' = nu = a
+        weights = 2 * m3 - m_mu - m_nu
+        if propagated:  # (K, n, 2): source direction k, target i, component of the linear response
+            self.cross_w = np.einsum("ka,aic->kic", weights, self.kappa) / S ** 3
+        else:  # (n, 2, 2): target i, component of the linear response, component of the h kick
+            self.cross_w = np.einsum("ida,aic->icd", weights, self.kappa) / S ** 3
         self.scale = lr ** 2 / (1 - beta) ** 2
 
     def of(self, W: np.ndarray, r: np.ndarray | None = None) -> np.ndarray:
         """K for sources ``W`` (P, n); ``r`` given: ``W = Z r`` and the propagated weights may be used."""
         Z, lam, S = self.Z, self.lam, self.S
         sums = _source_sums(W, Z, lam)
+        one = np.ones((2, 2))
         if self.propagated:
-            var_h = _var_h_diag(Z, r, lam, self.co) / S ** 4
+            var_h = _var_h_diag(Z, r, lam, self.co)[:, None, None] / S ** 4 * one
             Z2, r2 = Z * Z, r * r
             X = (Z2 * r2[:, None]).T @ Z2 - np.diag(lam * (r2 @ Z2))
-            cross = np.einsum("ik,kic->ic", X, self.cross_w)
+            cross = np.einsum("ik,kic->ic", X, self.cross_w)[:, :, None] * np.ones(2)
         else:
-            c = {k: float(np.ravel(v)[0]) for k, v in self.co.items()}
-            var_h = sum(c[k] * sums[k] for k in ("1", "A", "B", "C")) / S ** 4
-            cross = sums["wa"][:, None] * self.cross_w[0]
-        one = np.ones(2)
-        return (self.e12 * sums["cw"][:, None, None]
-                + self.scale ** 2 * (var_h + self.out * sums["B"])[:, None, None] * np.outer(one, one)
-                + self.scale * (cross[:, :, None] * one + one[:, None] * cross[:, None, :]))
+            var_h = sum(self.co[k] * sums[k][:, None, None] for k in ("1", "A", "B", "C")) / S ** 4
+            cross = sums["wa"][:, None, None] * self.cross_w
+        return (self.e12 * sums["cw"][:, None, None] + self.scale ** 2 * (var_h + self.out * sums["B"][:, None, None])
+                + self.scale * (cross + cross.swapaxes(1, 2)))
 
     def stein(self, K: np.ndarray) -> np.ndarray:
         """``Sigma = F Sigma F^T + K`` per direction, ``F = A^M`` (2 x 2 blocks)."""
@@ -271,15 +287,16 @@ class _Kick:
 
 
 def _fluctuation_kick(kick: _Kick, var_delta: np.ndarray) -> np.ndarray:
-    """Var of the u kick ``-eta/(1 - beta) sum_j (h_{B_j} delta_j)_i`` over one epoch, at first order in h.
+    """Cov (n, 2, 2) of the kick ``-eta/(1 - beta) sum_j post_j (h_{B_j} delta_j)_i`` of one epoch, first order in h.
 
     ``delta_k`` a stationary process with variance ``var_delta[k]`` and the full-batch
     autocorrelation ``R_k(l) = (A_k^l Sigma_k)_00 / Sigma_k,00`` (``Sigma_k = A_k Sigma_k A_k^T +
     e_1 e_1^T``), taken independent of the order (the usage correlation left out) and uncorrelated
     across directions; ``E[(h_B)_ik (h_B')_ik] = c(j, j') (1/P) sum_mu h_mu,ik^2`` with
     ``c = (P - S)/(S (P - 1))`` for the same batch and ``-1/(P - 1)`` for two batches of one
-    epoch.  ``sum_{j j'} c R_k = M (P - S)/(S (P - 1)) - 2/(P - 1) sum_l (M - l) R_k(l)``: zero
-    for a direction that does not move within the epoch (the sum rule), order one for one that
+    epoch; ``post_j`` where the kick stands at the epoch end (:class:`_Kick`).  With post = 1,
+    ``sum_{j j'} c R_k = M (P - S)/(S (P - 1)) - 2/(P - 1) sum_l (M - l) R_k(l)``: zero for a
+    direction that does not move within the epoch (the sum rule), order one for one that
     decorrelates within it.
     """
     Z, lam, P, S, M = kick.Z, kick.lam, kick.P, kick.S, kick.M
@@ -290,17 +307,20 @@ def _fluctuation_kick(kick: _Kick, var_delta: np.ndarray) -> np.ndarray:
     e[:, 0] = 1.0
     sig = np.linalg.solve(lhs, e).reshape(n, 2, 2)
     R = np.einsum("lkab,kb->lk", kick.pw[:M, :, :1, :], sig[:, :, 0]) / sig[:, 0, 0]  # (M, n)
-    ell = np.arange(1, M)
-    g = M * (P - S) / (S * (P - 1)) - 2 / (P - 1) * ((M - ell) @ R[1:])
+    Rm = R[np.abs(np.arange(M)[:, None] - np.arange(M)[None, :])]  # (M, M, n)
+    post = kick.post
+    same = np.einsum("jic,jid->icd", post, post)
+    pair = np.einsum("jJk,jic,Jid->ikcd", Rm, post, post, optimize=True)
     Z2 = Z * Z
-    hsq = Z2.T @ Z2 / P - np.diag(lam ** 2)
-    return kick.scale * (hsq @ (var_delta * g))
+    hsq = (Z2.T @ Z2 / P - np.diag(lam ** 2)) * var_delta  # (n, n): (1/P) sum_mu h_mu,ik^2 var_k
+    g = (P / (S * (P - 1))) * hsq.sum(axis=1)[:, None, None] * same - np.einsum("ik,ikcd->icd", hsq, pair) / (P - 1)
+    return kick.scale * g
 
 
 def start_covariance_momentum(Z: np.ndarray, r: np.ndarray, lam: np.ndarray, lr: float, S: int,
                               momentum: float, propagated: bool = False,
                               weight_dependent: bool = False,
-                              fluctuations: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                              fluctuations: np.ndarray | None = None, target: bool = False) -> dict[str, np.ndarray]:
     """Epoch-start variance per eigendirection at leading order, with momentum (docs/theory.md §3h).
 
     ``Z`` (P, n) inputs in the eigenbasis of H (ascending ``lam``), ``r`` residuals at w*.
@@ -317,17 +337,20 @@ def start_covariance_momentum(Z: np.ndarray, r: np.ndarray, lam: np.ndarray, lr:
     < 1``: delta_k changes by less than its own size over an epoch, so ``h_nu delta`` sums to zero
     over the epoch like w); their start variances s_k enter K linearly, ``K = K_w + sum_k s_k K_k``
     with ``K_k`` the kick of the sources ``h_nu e_k``, solved self-consistently (cost N x one kick).
+    ``fluctuations`` (n,): variances of delta for :func:`_fluctuation_kick`.  ``target``: the kicks
+    of u made within the epoch follow the full-batch map to the epoch end (:class:`_Kick`; not
+    with ``propagated``, whose pair weights are per source direction).
     """
     P, n = Z.shape
     if P % S:
         raise UsageError(f"the epoch kick needs batch_size dividing P; got P = {P}, batch_size = {S}",
                          name="batch_size")
-    kick = _Kick(Z, lam, lr, S, momentum, propagated)
+    kick = _Kick(Z, lam, lr, S, momentum, propagated, target and not propagated)
     K = kick.of(Z * r[:, None], r)
     M, one = P // S, np.ones(2)
     if weight_dependent:
         slow = np.flatnonzero(lr * lam * M / (1 - momentum) < 1)
-        plain = _Kick(Z, lam, lr, S, momentum, False) if propagated else kick
+        plain = _Kick(Z, lam, lr, S, momentum, False, target) if propagated else kick
         Ks = []
         for k in slow:
             W = Z * Z[:, [k]]
@@ -339,18 +362,18 @@ def start_covariance_momentum(Z: np.ndarray, r: np.ndarray, lam: np.ndarray, lr:
         s = np.linalg.solve(np.eye(slow.size) - L[slow], t[slow])
         K = K + np.einsum("k,kiab->iab", s, Ks)
     if fluctuations is not None:
-        K = K + _fluctuation_kick(kick, fluctuations)[:, None, None] * np.outer(one, one)
+        K = K + _fluctuation_kick(kick, fluctuations)
     sigma0 = kick.stein(K)
     carry = np.mean((kick.pw[:M] @ one)[:, :, 0] ** 2, axis=0)
     return {"var_theta_start": sigma0[:, 0, 0], "sigma0": sigma0, "kick": K, "carry": carry,
-            "var_out": kick.scale ** 2 * kick.out * _source_sums(Z * r[:, None], Z, lam)["B"]}
+            "var_out": kick.scale ** 2 * kick.out * _source_sums(Z * r[:, None], Z, lam)["B"][:, None, None]}
 
 
 def start_corrected_var_theta_momentum(var_theta: np.ndarray, var_theta_start: np.ndarray, Z: np.ndarray,
                                        r: np.ndarray, lam: np.ndarray, lr: float, S: int,
                                        momentum: float, propagated: bool = False,
                                        weight_dependent: bool = False, fluctuation_var: np.ndarray | None = None,
-                                       slow_only: bool = False) -> np.ndarray:
+                                       slow_only: bool = False, target: bool = False) -> np.ndarray:
     """A closure's time-averaged Var theta with its epoch-start variance replaced (docs/theory.md §3h).
 
     ``d_i = Sigma_0,ii - var_theta_start_i`` (:func:`start_covariance_momentum`) is taken to lie
@@ -369,7 +392,8 @@ def start_corrected_var_theta_momentum(var_theta: np.ndarray, var_theta_start: n
     target side); the others keep the closure's value.
     Accuracy against the exact reference and simulation: docs/theory.md §3h, "With momentum".
     """
-    res = start_covariance_momentum(Z, r, lam, lr, S, momentum, propagated, weight_dependent, fluctuation_var)
+    res = start_covariance_momentum(Z, r, lam, lr, S, momentum, propagated, weight_dependent, fluctuation_var,
+                                    target)
     shift = (res["var_theta_start"] - var_theta_start) * res["carry"]
     if slow_only:
         shift = np.where(lr * lam * (Z.shape[0] // S) / (1 - momentum) < 1, shift, 0.0)
