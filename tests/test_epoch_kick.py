@@ -91,7 +91,7 @@ def _all_batch_labels(P, S):
 
 def test_pattern_coefficients_reduce_to_the_plain_sgd_ones():
     from sgdnoise.theory.epoch_kick import order_probabilities
-    from sgdnoise.theory.epoch_start import pair_weight_coefficients
+    from sgdnoise.theory.epoch_pairs import pair_weight_coefficients
     pr = order_probabilities(12, 3)
     q, f_sm, f_ch, f_4 = pr["q"], pr["f_sm"], pr["f_ch"], pr["f_4"]
     co = pair_weight_coefficients(12, 3, 0.0)
@@ -106,7 +106,8 @@ def test_momentum_kick_equals_the_brute_force_over_all_orders(mode):
     # full-batch linear response plus eta^2/(1-beta)^2 b_h^omega, the u kick of batch a standing
     # at post_i(a) at the epoch end ((1, 1), or followed by the full-batch map for "target"),
     # over all 2520 batch assignments of N = 4, P = 8, S = 2, beta = 0.6; to round-off.
-    from sgdnoise.theory.epoch_start import _beta_weights, _lag_weights, _propagators, start_covariance_momentum
+    from sgdnoise.theory.epoch_pairs import _beta_weights, _lag_weights, _propagators
+    from sgdnoise.theory.epoch_start import start_covariance_momentum
     N, P, S, beta = 4, 8, 2, 0.6
     _, _, Z, lam, _, r = _eig_problem(N, P, 2)
     M = P // S
@@ -133,7 +134,8 @@ def test_following_epochs_term_equals_the_brute_force_over_two_orders(target):
     # var_out: the Hessian fluctuations of the next epoch (sum_m beta^m post(m) h_{B'_m}) on the
     # displacement in flight G' = sum_k beta^(M-k) g_{B_k}; all pairs of orders of two epochs
     # (P = 6, S = 2), the later epochs' geometric factor 1/(1 - beta^(2M)) taken out.
-    from sgdnoise.theory.epoch_start import _propagators, start_covariance_momentum
+    from sgdnoise.theory.epoch_pairs import _propagators
+    from sgdnoise.theory.epoch_start import start_covariance_momentum
     N, P, S, beta = 3, 6, 2, 0.6
     _, _, Z, lam, _, r = _eig_problem(N, P, 0)
     M = P // S
