@@ -84,14 +84,18 @@ def main() -> None:
                 ("epoch+start(excess, slow only)",
                  start_corrected_var_theta_momentum(*base, fluctuation_var=excess, slow_only=True)),
                 ("epoch+start(propagated, excess, slow only)",
-                 start_corrected_var_theta_momentum(*base, propagated=True, fluctuation_var=excess, slow_only=True))]
+                 start_corrected_var_theta_momentum(*base, propagated=True, fluctuation_var=excess, slow_only=True)),
+                ("epoch+start(target, excess, all)",
+                 start_corrected_var_theta_momentum(*base, target=True, fluctuation_var=excess)),
+                ("epoch+start(target, excess, slow only) = start_correction",
+                 start_corrected_var_theta_momentum(*base, target=True, fluctuation_var=excess, slow_only=True))]
         t6 = time.perf_counter()
         for name, theory, sec in (("epoch", closure.var_theta, t1 - t0),
                                   ("epoch+start", corrected, t2 - t1),
                                   ("epoch+start(propagated)", propagated, t3 - t2),
                                   ("epoch+start(weight-dependent)", weights, t4 - t3),
                                   ("epoch+start(all fluctuations)", fluct, t5 - t4),
-                                  *[(n, v, (t6 - t5) / 3) for n, v in rows]):
+                                  *[(n, v, (t6 - t5) / len(rows)) for n, v in rows]):
             print(json.dumps(_row(name, cell, theory, value, stderr, ok, sec)), flush=True)
 
 

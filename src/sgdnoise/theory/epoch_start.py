@@ -220,10 +220,10 @@ def start_corrected_var_theta_momentum(var_theta: np.ndarray, var_theta_start: n
 
 
 def start_corrected_moments(X: np.ndarray, y: np.ndarray, moments, lr: float, S: int, momentum: float,
-                            propagated: bool = False):
+                            target: bool = True):
     """A closure's :class:`~sgdnoise.theory.epoch_exact.EpochMoments` with the §3h start correction.
 
-    :func:`start_corrected_var_theta_momentum` with ``slow_only`` and
+    :func:`start_corrected_var_theta_momentum` with ``slow_only``, ``target`` and
     ``fluctuation_var = max(var_theta - var_KR, 0)``, ``var_KR`` the Kuehn-Rosenow variances of
     the noise at w* (eqs. 14-17, docs/theory.md §3d; exact for additive noise): the part of
     delta driven by the weight-dependent noise.  ``var_theta`` and ``covariance`` (by
@@ -242,7 +242,7 @@ def start_corrected_moments(X: np.ndarray, y: np.ndarray, moments, lr: float, S:
     kr = kuehn_rosenow(lam, noise, lr, momentum, P // S).var_theta
     var = moments.var_theta
     corrected = start_corrected_var_theta_momentum(var, moments.var_theta_start, Z, r, lam, lr, S, momentum,
-                                                   propagated, fluctuation_var=np.clip(var - kr, 0, None),
-                                                   slow_only=True)
+                                                   fluctuation_var=np.clip(var - kr, 0, None), slow_only=True,
+                                                   target=target)
     shift = corrected - var
     return dataclasses.replace(moments, var_theta=corrected, covariance=moments.covariance + (V * shift) @ V.T)
