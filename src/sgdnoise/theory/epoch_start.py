@@ -129,10 +129,11 @@ def _fluctuation_kick(kick: _Kick, var_delta: np.ndarray) -> np.ndarray:
     Rm = R[np.abs(np.arange(M)[:, None] - np.arange(M)[None, :])]  # (M, M, n)
     post = kick.post
     same = np.einsum("jic,jid->icd", post, post)
-    pair = np.einsum("jJk,jic,Jid->ikcd", Rm, post, post, optimize=True)
     Z2 = Z * Z
     hsq = (Z2.T @ Z2 / P - np.diag(lam ** 2)) * var_delta  # (n, n): (1/P) sum_mu h_mu,ik^2 var_k
-    g = (P / (S * (P - 1))) * hsq.sum(axis=1)[:, None, None] * same - np.einsum("ik,ikcd->icd", hsq, pair) / (P - 1)
+    W = (hsq @ Rm.reshape(M * M, n).T).reshape(n, M, M)  # sum_k hsq_ik R_k(|j - j'|): one GEMM
+    pair = np.einsum("jic,ijJ,Jid->icd", post, W, post, optimize=True)
+    g = (P / (S * (P - 1))) * hsq.sum(axis=1)[:, None, None] * same - pair / (P - 1)
     return kick.scale * g
 
 
