@@ -129,6 +129,14 @@ def test_momentum_kick_equals_the_brute_force_over_all_orders(mode):
     np.testing.assert_allclose(K, ref, rtol=0, atol=1e-12 * np.abs(ref).max())
 
 
+def _tiny_problem():
+    """N = 3, P = 6, S = 2, beta = 0.6, lr lam_max/(1 - beta) = 0.5: every order enumerable."""
+    N, P, S, beta = 3, 6, 2, 0.6
+    _, _, Z, lam, _, r = _eig_problem(N, P, 0)
+    h = np.einsum("mi,mj->mij", Z, Z) - np.diag(lam)
+    return Z, lam, r, h, P // S, 0.5 * (1 - beta) / lam.max(), _all_batch_labels(P, S)
+
+
 @pytest.mark.parametrize("target", [False, True])
 def test_following_epochs_term_equals_the_brute_force_over_two_orders(target):
     # var_out: the Hessian fluctuations of the next epoch (sum_m beta^m post(m) h_{B'_m}) on the
@@ -136,14 +144,10 @@ def test_following_epochs_term_equals_the_brute_force_over_two_orders(target):
     # (P = 6, S = 2), the later epochs' geometric factor 1/(1 - beta^(2M)) taken out.
     from sgdnoise.theory.epoch_pairs import _propagators
     from sgdnoise.theory.epoch_start import start_covariance_momentum
-    N, P, S, beta = 3, 6, 2, 0.6
-    _, _, Z, lam, _, r = _eig_problem(N, P, 0)
-    M = P // S
-    lr = 0.5 * (1 - beta) / lam.max()
+    Z, lam, r, h, M, lr, labels = _tiny_problem()
+    N, S, beta = Z.shape[1], 2, 0.6
     post = (1 - beta) * _propagators(lam, lr, beta, M)[M - 1 - np.arange(M), :, :, 0] if target else np.ones((M, N, 2))
-    labels = _all_batch_labels(P, S)
     w = Z * r[:, None]
-    h = np.einsum("mi,mj->mij", Z, Z) - np.diag(lam)
     G = np.einsum("on,ni->oi", beta ** (M - labels.astype(float)), w) / S
     Hn = np.einsum("om,mij,omic->oijc", beta ** labels.astype(float), h, post[labels]) / S
     B = np.einsum("pijc,oj->poic", Hn, G).reshape(-1, N, 2)
@@ -205,14 +209,10 @@ def test_fluctuation_kick_equals_the_brute_force_over_all_orders(target):
     from scipy.linalg import solve_discrete_lyapunov
 
     from sgdnoise.theory.epoch_start import _fluctuation_kick, _Kick
-    N, P, S, beta = 3, 6, 2, 0.6
-    _, _, Z, lam, _, r = _eig_problem(N, P, 0)
-    M = P // S
-    lr = 0.5 * (1 - beta) / lam.max()
+    Z, lam, r, h, M, lr, labels = _tiny_problem()
+    N, S, beta = Z.shape[1], 2, 0.6
     kick = _Kick(Z, lam, lr, S, beta, False, target)
     s = np.array([0.3, 1.0, 2.0])
-    labels = _all_batch_labels(P, S)
-    h = np.einsum("mi,mj->mij", Z, Z) - np.diag(lam)
     hb = np.stack([np.stack([h[lab == j].mean(axis=0) for j in range(M)]) for lab in labels])  # (orders, M, n, n)
     ref = np.zeros((N, 2, 2))
     for k in range(N):
