@@ -28,6 +28,7 @@ import numpy as np
 from sgdnoise.theory.epoch_closure import ClosureEpoch, _residuals, _sorted_basis, solve_epoch_map
 from sgdnoise.theory.epoch_weights import step_weights
 from sgdnoise.theory.epoch_exact import EpochMoments, check_epoch_inputs
+from sgdnoise.theory.epoch_start import start_corrected_moments
 
 
 class CompactEpoch(ClosureEpoch):
@@ -203,7 +204,8 @@ class BlockCompactEpoch(CompactEpoch):
 
 
 def compact_closure_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0,
-                            rtol: float = 1e-6, block_diagonal: bool = False) -> EpochMoments:
+                            rtol: float = 1e-6, block_diagonal: bool = False,
+                            start_correction: bool = False) -> EpochMoments:
     """Stationary moments of epoch SGD on linear regression by the compact closure (docs/theory.md §3k).
 
     Same conventions and return type as :func:`sgdnoise.theory.epoch_exact.epoch_exact_moments`
@@ -218,6 +220,9 @@ def compact_closure_moments(X, y, lr: float, batch_size: int, momentum: float = 
     Memory O(N^2 + P N); time per pass M steps of about 11 P x N x N GEMMs' worth of work (7 with block_diagonal).
     ``block_diagonal``: keep m block diagonal by eigendirection (:class:`BlockCompactEpoch`;
     about half the cost, an approximation measured in docs/theory.md §3k).
+    ``start_correction``: replace the epoch-start variance of the directions that do not relax
+    within an epoch by §3h's (:func:`sgdnoise.theory.epoch_start.start_corrected_moments`;
+    off by default, measured in docs/theory.md §3h, "With momentum").
     """
     X = np.asarray(X, float)
     y = np.asarray(y, float)
@@ -226,7 +231,10 @@ def compact_closure_moments(X, y, lr: float, batch_size: int, momentum: float = 
     epoch_class = BlockCompactEpoch if block_diagonal else CompactEpoch
     ep = epoch_class(basis.Z[:, order], _residuals(basis, order, y), basis.lam[order], float(lr), float(momentum),
                      int(batch_size))
-    return solve_epoch_map(ep, X, basis.V[:, order], lr, momentum, rtol=rtol, max_residual=100 * rtol)
+    moments = solve_epoch_map(ep, X, basis.V[:, order], lr, momentum, rtol=rtol, max_residual=100 * rtol)
+    if start_correction:
+        moments = start_corrected_moments(X, y, moments, float(lr), int(batch_size), float(momentum))
+    return moments
 
 
 #: Seconds per multiply-add of a P x N x N GEMM, elementwise work included, two idle cores
