@@ -26,7 +26,7 @@ METHOD_NAMES = {
     "detailed-balance": "detailed balance (§3a)",
     "anticorrelated": "anti-correlated noise (§3e)",
     "kuehn-rosenow": "Kühn & Rosenow closed form (§3d)",
-    "epoch": "epoch theory, approximate (§3k)",
+    "epoch": "epoch theory, approximate (§3k, §3h)",
     "weight-dependent": "weight-dependent noise, top k (§3g, network form)",
 }
 

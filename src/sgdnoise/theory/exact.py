@@ -170,9 +170,10 @@ def stationary_covariance(
         direction raised to the power M by repeated squaring, see
         :func:`sgdnoise.theory.lyapunov.epoch_sums`).
         ``"epoch"`` (3k): the compact usage-correlation closure for epoch sampling with the
-        state-dependent noise (:func:`sgdnoise.theory.epoch_compact.compact_closure_moments`),
-        one output column only; the time-averaged covariance about the mean.  An approximation
-        (accuracy tables in docs/theory.md §3k); cost ~11 P N^2 multiply-adds per step, some
+        state-dependent noise (:func:`sgdnoise.theory.epoch_compact.compact_closure_moments`,
+        ``start_correction=True``: the slow directions' epoch-start variance from §3h), one output
+        column only; the time-averaged covariance about the mean.  An approximation (accuracy
+        tables in docs/theory.md §3k, §3h; docs/epoch.md); cost ~11 P N^2 multiply-adds per step, some
         5-7 epoch passes (``epoch_compact.compact_cost``), memory O(N^2 + P N).
         ``continuum``, ``discrete`` and ``detailed-balance`` accept every sampling
         (through the factor f of C; they ignore correlations between steps).
@@ -210,7 +211,7 @@ def stationary_covariance(
     Y = y.reshape(y.shape[0], -1)
     N, K = X.shape[1], Y.shape[1]
     if method == "epoch":
-        return compact_closure_moments(X, Y[:, 0], lr, batch_size, momentum).covariance
+        return compact_closure_moments(X, Y[:, 0], lr, batch_size, momentum, start_correction=True).covariance
     basis = _eigenbasis(X, Y)
     if basis.lam.size == 0:
         return np.zeros((N * K, N * K))

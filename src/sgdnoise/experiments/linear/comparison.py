@@ -17,7 +17,9 @@ additive noise         ``discrete``, Kuehn-Rosenow  ``anticorrelated``, Kuehn-Ro
 
 Method ``epoch`` (linear regression, one output, epoch sampling) is the compact usage-correlation
 closure of docs/theory.md §3k (:func:`sgdnoise.theory.epoch_compact.compact_closure_moments`; the
-§3g closure with one matrix for all examples' usage correlations).  It is computed only when its
+§3g closure with one matrix for all examples' usage correlations) with ``start_correction=True``:
+the epoch-start variance of the directions that do not relax within an epoch from the second-order
+epoch kick (§3h, "With momentum").  It is computed only when its
 estimated cost is affordable: ``compact_cost`` (seconds from a measured model, ~11 P N^2
 multiply-adds per step, and memory) at most ``EPOCH_MAX_SECONDS`` and ``EPOCH_MAX_BYTES``;
 otherwise its entry says why it was skipped.
@@ -49,9 +51,10 @@ from sgdnoise.theory.epoch_compact import compact_closure_moments, compact_cost
 #: Largest estimated run time (s) and memory (bytes) for which ``predict`` computes method ``epoch``.
 EPOCH_MAX_SECONDS = 120.0
 EPOCH_MAX_BYTES = 2e9
-EPOCH_NOTE = ("epoch (docs/theory.md §3k) is an approximation, the compact usage-correlation closure: "
-              "against simulation trace within 4 %, per direction within 6 % (N=10, P=40, S=4) up to "
-              "27 % in the flattest directions (demo N=100, P=200, S=10, beta=0.9)")
+EPOCH_NOTE = ("epoch (docs/theory.md §3k, §3h) is an approximation, the compact usage-correlation closure "
+              "with the epoch-start variance of the slow directions from the second-order epoch kick: "
+              "against simulation trace within 4 %, per direction within 7 % (N=10, P=40, S=4) up to "
+              "13 % in the flattest and stiffest directions (demo N=100, P=200, S=10, beta=0.9)")
 
 
 
@@ -68,17 +71,17 @@ def methods_for(problem: QuadraticProblem, sampling: str) -> list[str]:
 
 
 def epoch_prediction(problem: QuadraticProblem, config: SimulationConfig) -> dict[str, Any]:
-    """Method ``epoch`` (docs/theory.md §3k): ``var_theta``, ``var_v``, ``tau``, or why it was skipped."""
+    """Method ``epoch`` (docs/theory.md §3k with §3h's start correction): ``var_theta``, ``var_v``, ``tau``, or why it was skipped."""
     P, N = problem.X.shape
     seconds, size = compact_cost(P, N, config.batch_size)
     if seconds > EPOCH_MAX_SECONDS or size > EPOCH_MAX_BYTES:
         return {"error": f"skipped: the epoch closure costs about {seconds:.0f} s and {size / 1e9:.1f} GB "
                          f"here (estimated; limits {EPOCH_MAX_SECONDS:.0f} s, {EPOCH_MAX_BYTES / 1e9:.0f} GB, "
-                         f"~15 P N^2 multiply-adds per step; sgdnoise.theory.stationary_covariance(..., "
+                         f"~11 P N^2 multiply-adds per step; sgdnoise.theory.stationary_covariance(..., "
                          f"method='epoch') computes it regardless)", "exact_here": False}
     try:
         moments = compact_closure_moments(problem.X, problem.Y[:, 0], config.lr, config.batch_size,
-                                          config.momentum)
+                                          config.momentum, start_correction=True)
     except StopRequested as stop:
         return {"error": f"skipped: stopped by {stop} before the epoch closure finished", "exact_here": False}
     with np.errstate(divide="ignore", invalid="ignore"):
