@@ -68,6 +68,9 @@ class PositionSums:
         self.V, self.n = V, V.shape[1]
         self.lam_all, self.V_all = np.linalg.eigh(X.T @ X / X.shape[0])
         self.to_all = self.V_all.T @ V  # (N, n): range eigenvectors in all N ascending ones
+        # with distinct eigenvalues the two bases agree up to order and sign: then a diagonal maps to a diagonal
+        weight = self.to_all ** 2
+        self._permutation = weight if np.all(np.abs(weight.sum(1) - weight.max(1)) < 1e-12) else None
         self._reset()
 
     def _reset(self) -> None:
@@ -84,7 +87,8 @@ class PositionSums:
             self._start, self._total = m.copy(), np.zeros_like(m)
         self._total += m
         self._cols.append(m[:n, -1].copy())
-        self._diag.append(self.diag_all(m[:n, :n]))
+        c = m[:n, :n]
+        self._diag.append(self.diag_all(c) if self._permutation is None else self._permutation @ np.diagonal(c))
 
     def take(self) -> dict[str, np.ndarray]:
         """The sums of the pass so far (``total``, ``start``, per-position ``cols`` and ``diag``); resets."""
