@@ -93,3 +93,19 @@ def test_second_ctrl_c_quits_at_once(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode in (1, 130) and "Traceback" not in stderr, (proc.returncode, stderr[-800:])
+
+
+def test_linear_signal_during_the_epoch_theory_keeps_the_simulation(tmp_path):
+    # SIGINT while method epoch is solved (about 5 s at N = 250, P = 500): the closure stops within one
+    # epoch pass, the simulation is kept, theory.epoch says why it is missing and the status says so.
+    out = tmp_path / "run"
+    proc, phases = start(["linear", "--N", 250, "--P", 500, "--lr", 0.5, "--batch", 10, "--sampling", "epoch",
+                          "--steps", 2000, "--burn-in", 100, "--replicas", 2, "--max-lag", 5, "--no-progress",
+                          "--out", out], tmp_path)
+    status, _, stderr = signal_at(proc, phases, "theory", signal.SIGINT, delay=0.3)
+    assert status == 1 and "Traceback" not in stderr, stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "simulation completed; interrupted during the theory: method epoch not computed"
+    assert summary["theory"]["epoch"]["error"].startswith("skipped: stopped by SIGINT")
+    assert summary["measured"]["steps_measured"] == 2000
+    assert set(summary["files"]) == {p.name for p in out.iterdir()}

@@ -36,6 +36,7 @@ import dataclasses
 import numpy as np
 
 from sgdnoise.errors import UsageError
+from sgdnoise.interrupts import raise_if_stop_requested
 from sgdnoise.theory.epoch_closure import _residuals, _sorted_basis
 from sgdnoise.theory.kuehn_rosenow import kuehn_rosenow
 from sgdnoise.theory.epoch_pairs import (_beta_weights, _lag_weights, _laws, _propagators, _source_sums, _var_h_diag,
@@ -235,6 +236,7 @@ def start_corrected_moments(X: np.ndarray, y: np.ndarray, moments, lr: float, S:
     ``V diag(shift) V^T``) change; the other fields are the closure's.  Measured in
     docs/theory.md §3h, "With momentum".
     """
+    raise_if_stop_requested()  # seconds at N = 500: a Ctrl-C during the closure's last pass ends here
     basis, order = _sorted_basis(X, y, lr, momentum)
     Z, lam, V = basis.Z[:, order], basis.lam[order], basis.V[:, order]
     r = _residuals(basis, order, y)

@@ -58,6 +58,10 @@ EPOCH_NOTE = ("epoch (docs/theory.md §3k, §3h) is an approximation, the compac
 
 
 
+#: How ``theory.epoch["error"]`` begins when a signal stopped the closure (the run's status says so too).
+STOPPED = "skipped: stopped by"
+
+
 def methods_for(problem: QuadraticProblem, sampling: str) -> list[str]:
     """The Lyapunov-type methods that apply to this problem and sampler."""
     methods = ["continuum", "discrete", "detailed-balance"]
@@ -83,7 +87,7 @@ def epoch_prediction(problem: QuadraticProblem, config: SimulationConfig) -> dic
         moments = compact_closure_moments(problem.X, problem.Y[:, 0], config.lr, config.batch_size,
                                           config.momentum, start_correction=True)
     except StopRequested as stop:
-        return {"error": f"skipped: stopped by {stop} before the epoch closure finished", "exact_here": False}
+        return {"error": f"{STOPPED} {stop} before the epoch closure finished", "exact_here": False}
     with np.errstate(divide="ignore", invalid="ignore"):
         tau = np.where(moments.var_v > 0, 2 * moments.var_theta / moments.var_v, np.nan)
     return {"var_theta": moments.var_theta, "var_v": moments.var_v, "tau": tau,

@@ -16,7 +16,7 @@ import numpy as np
 from sgdnoise._spec import rng
 from sgdnoise.dynamics.checkpoint import Checkpoint
 from sgdnoise.dynamics.simulator import SimulationConfig, SimulationResult, relaxation_steps, simulate
-from sgdnoise.experiments.linear.comparison import noise_covariance_at_minimum, theory_block
+from sgdnoise.experiments.linear.comparison import STOPPED, noise_covariance_at_minimum, theory_block
 from sgdnoise.experiments.linear.config import LinearConfig
 from sgdnoise.experiments.linear.mechanism import TRAJECTORY_STEPS, applies, mechanism_summary, trajectory_noise
 from sgdnoise.interrupts import announce_phase, stop_requested
@@ -77,6 +77,8 @@ class LinearResult:
                      if m.interrupted_at == 0 else f"at step {m.interrupted_at}")
             return (f"interrupted {where}; statistics hold the {m.steps_measured} measured steps "
                     f"before (of {self.simulation.steps} asked for)")
+        if str(self.theory.get("epoch", {}).get("error", "")).startswith(STOPPED):
+            return "simulation completed; interrupted during the theory: method epoch not computed"
         return "completed"
 
     def equilibration_needed(self) -> tuple[int, int] | None:
@@ -194,6 +196,7 @@ def run_problem(problem: QuadraticProblem, config: SimulationConfig, progress: b
         checkpoint = Checkpoint(Path(checkpoints) / f"simulation-{config.sampling}.pkl",
                                 {**(settings or {}), **asdict(config), "problem": problem.source})
     measured = simulate(problem, config, progress=progress, checkpoint=checkpoint)
+    announce_phase("theory")
     theory = theory_block(problem, config, measured) if measured.steps_measured else {}
     reason = applies(problem, config)
     if reason is None and (measured.diverged_at is not None or measured.interrupted_at is not None):
