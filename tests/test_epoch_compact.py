@@ -191,3 +191,21 @@ def test_fixed_point_moments_from_the_gmres_passes_equal_a_recorded_pass(beta, m
         a, b = getattr(combined, name), getattr(recorded, name)
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-10 * np.abs(b).max(), err_msg=name)
     assert recorded.residual == pytest.approx(combined.residual, rel=1e-6, abs=1e-12)
+
+
+@pytest.mark.parametrize("start_correction", [False, True])
+def test_interpolation_and_rank_deficient_data(start_correction):
+    # P < N: w* interpolates the data, there is no noise at w*, and the stationary state is w* (the
+    # closure's solve divided 0 by 0 and called it unstable). A duplicated feature: H has a null
+    # direction (lam = 0 first in ascending order), which stays at zero variance.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 30)) / np.sqrt(30)
+    y = X @ rng.normal(size=30) + 0.5 * rng.normal(size=20)
+    m = compact_closure_moments(X, y, 0.1, 2, 0.0, start_correction=start_correction)
+    assert m.var_theta.shape == (30,) and np.all(m.covariance == 0) and m.residual == 0
+    X = rng.normal(size=(40, 5))
+    X = np.c_[X, X[:, 0]]
+    y = X @ rng.normal(size=6) + 0.5 * rng.normal(size=40)
+    m = compact_closure_moments(X, y, 0.05, 4, 0.3, start_correction=start_correction)
+    assert m.var_theta.shape == (6,) and abs(m.var_theta[0]) < 1e-12 * m.var_theta.max()
+    assert np.all(m.var_theta[1:] > 0) and np.allclose(np.diag(m.covariance).sum(), m.var_theta.sum())

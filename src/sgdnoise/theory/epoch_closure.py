@@ -258,8 +258,13 @@ def _sorted_basis(X: np.ndarray, y: np.ndarray, lr: float, momentum: float):
 
 
 def _residuals(basis, order: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``r_mu = z_mu . w* - y_mu``, the residuals at the minimum (sum_mu z_mu r_mu = 0)."""
-    return (basis.Z[:, order] @ basis.w[order])[:, 0] - y
+    """``r_mu = z_mu . w* - y_mu``, the residuals at the minimum (sum_mu z_mu r_mu = 0).
+
+    Set to zero when they are round-off (interpolation, e.g. P <= N): then there is no noise at w*
+    and the stationary state is w* itself, as in :func:`sgdnoise.theory.epoch_exact.epoch_exact_moments`.
+    """
+    r = (basis.Z[:, order] @ basis.w[order])[:, 0] - y
+    return np.zeros_like(r) if np.abs(r).max() <= 1e-12 * np.abs(y).max() else r
 
 
 def solve_epoch_map(ep, X: np.ndarray, V: np.ndarray, lr: float, momentum: float, rtol: float,
@@ -304,7 +309,8 @@ def solve_epoch_map(ep, X: np.ndarray, V: np.ndarray, lr: float, momentum: float
     end, position_sums = _at_combination(passes, m0) or (run(m0), passes[-1][2])
     change = end - m0
     change[-1, -1] = 0
-    res = float(np.linalg.norm(change) / np.linalg.norm(m0 - corner))
+    size = max(np.linalg.norm(m0 - corner), np.linalg.norm(rhs))  # both 0 without noise at w*
+    res = float(np.linalg.norm(change) / size) if size > 0 else float(np.linalg.norm(change))
     if not np.all(np.isfinite(m0)) or res > max_residual:
         raise _mean_square_unstable(lr)
     return sums.moments(position_sums, res)

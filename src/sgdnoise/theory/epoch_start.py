@@ -243,9 +243,12 @@ def start_corrected_moments(X: np.ndarray, y: np.ndarray, moments, lr: float, S:
     P = Z.shape[0]
     noise = (P - S) / (S * (P - 1)) * np.mean((Z * r[:, None]) ** 2, axis=0)
     kr = kuehn_rosenow(lam, noise, lr, momentum, P // S).var_theta
-    var = moments.var_theta
-    corrected = start_corrected_var_theta_momentum(var, moments.var_theta_start, Z, r, lam, lr, S, momentum,
-                                                   fluctuation_var=np.clip(var - kr, 0, None), slow_only=True,
-                                                   target=target)
+    n = lam.size  # the range of H: the last n of the N ascending directions (the null ones, lam = 0, come first)
+    var = moments.var_theta[-n:] if n else moments.var_theta[:0]
+    corrected = start_corrected_var_theta_momentum(var, moments.var_theta_start[-n:] if n else var, Z, r, lam, lr, S,
+                                                   momentum, fluctuation_var=np.clip(var - kr, 0, None),
+                                                   slow_only=True, target=target)
     shift = corrected - var
-    return dataclasses.replace(moments, var_theta=corrected, covariance=moments.covariance + (V * shift) @ V.T)
+    var_theta = moments.var_theta.copy()
+    var_theta[var_theta.size - n:] = corrected
+    return dataclasses.replace(moments, var_theta=var_theta, covariance=moments.covariance + (V * shift) @ V.T)
