@@ -3,8 +3,8 @@
 Sampling without replacement: after j batches of an epoch jS of the P examples are used; the
 next batch is uniform among the S-subsets of the R = P - jS remaining ones.  These are the
 hypergeometric moments of the usage indicators and the pair law of the next batch that the
-closures (:mod:`sgdnoise.theory.epoch_closure`, :mod:`sgdnoise.theory.epoch_compact`) and their
-preconditioner (:mod:`sgdnoise.theory.epoch_precondition`) weight their terms with.
+closures (:mod:`sgdnoise.theory.epoch_closure`, :mod:`sgdnoise.theory.epoch_compact`) weight
+their terms with.
 """
 from __future__ import annotations
 
