@@ -8,20 +8,10 @@ import numpy as np
 import pytest
 
 from sgdnoise.errors import UsageError
-from sgdnoise.problems.linear import LinearRegression
 from sgdnoise.theory.epoch_closure import ClosureEpoch, closure_moments
 from sgdnoise.theory.epoch_compact import BlockCompactEpoch, CompactEpoch, compact_closure_moments
 from sgdnoise.theory.epoch_exact import epoch_exact_moments
-from sgdnoise.theory.regression_basis import _eigenbasis
-
-
-def _eig_problem(N, P, seed):
-    pr = LinearRegression.teacher_student(N, P, 0.25, seed=seed)
-    X, y = pr.X, pr.Y[:, 0]
-    b = _eigenbasis(X, y.reshape(P, 1))
-    o = np.argsort(b.lam)
-    Z, lam = b.Z[:, o], b.lam[o]
-    return X, y, Z, lam, (Z @ b.w[o])[:, 0] - y
+from test_epoch_theory import _eig_problem
 
 
 class ProjectedClosure(ClosureEpoch):
@@ -67,7 +57,7 @@ def _random_state(D, seed=0):
 def test_compact_step_equals_the_projected_dense_closure(N, P, S, beta):
     # Every algebraic step of the compact form (rank-one projections by GEMM, gbar parts, the
     # Hadamard-exact propagation and Wick terms) gives the dense projected closure to round-off.
-    _, _, Z, lam, r = _eig_problem(N, P, 1)
+    _, _, Z, lam, _, r = _eig_problem(N, P, 1)
     lr = 0.3 / lam.max()
     dense, compact = ProjectedClosure(Z, r, lam, lr, beta, S), CompactEpoch(Z, r, lam, lr, beta, S)
     m, W = _random_state(compact.D)
@@ -81,7 +71,7 @@ def test_compact_step_equals_the_projected_dense_closure(N, P, S, beta):
 def test_first_step_of_an_epoch_is_the_closures():
     # From D = 0 the moment after one step is the closure's (exact, tests/test_epoch_theory.py),
     # and W is the least-squares fit of the closure's D_1 over the examples.
-    _, _, Z, lam, r = _eig_problem(5, 20, 2)
+    _, _, Z, lam, _, r = _eig_problem(5, 20, 2)
     lr = 0.4 / lam.max()
     closure, compact = ClosureEpoch(Z, r, lam, lr, 0.5, 4), CompactEpoch(Z, r, lam, lr, 0.5, 4)
     m, _ = _random_state(compact.D, 1)
@@ -97,7 +87,7 @@ def test_first_step_of_an_epoch_is_the_closures():
 def test_propagation_keeps_the_hadamard_form():
     # A (g_mu o W) A^T = g_mu o (A W A^T) for every example: A mixes only the two copies of one
     # eigendirection, which carry the same factor z_mu,i.
-    _, _, Z, lam, r = _eig_problem(4, 12, 0)
+    _, _, Z, lam, _, r = _eig_problem(4, 12, 0)
     ep = CompactEpoch(Z, r, lam, 0.3 / lam.max(), 0.7, 3)
     g = ProjectedClosure(Z, r, lam, 0.3 / lam.max(), 0.7, 3).g
     _, W = _random_state(ep.D, 2)
@@ -111,7 +101,7 @@ def test_propagation_keeps_the_hadamard_form():
 def test_block_diagonal_step_is_the_masked_compact_step(N, P, S, beta):
     # The O(P N) m-step of BlockCompactEpoch is the full compact m-step from a block-diagonal m
     # with the couplings between directions dropped afterwards; W is unchanged.
-    _, _, Z, lam, r = _eig_problem(N, P, 1)
+    _, _, Z, lam, _, r = _eig_problem(N, P, 1)
     lr = 0.3 / lam.max()
     full, block = CompactEpoch(Z, r, lam, lr, beta, S), BlockCompactEpoch(Z, r, lam, lr, beta, S)
     m, W = _random_state(full.D, 3)
@@ -128,7 +118,7 @@ def test_block_diagonal_step_is_the_masked_compact_step(N, P, S, beta):
 def test_error_against_the_exact_reference_is_first_order_in_lr(N, P, S, beta):
     # Like the §3g closure the compact form is exact at lr -> 0 to first order: shrinking lr by 3
     # shrinks the trace error by more than 2, and it is never larger than the closure's.
-    X, y, _, lam, _ = _eig_problem(N, P, 1)
+    X, y, _, lam, _, _ = _eig_problem(N, P, 1)
     errors = []
     for f in (0.1, 0.1 / 3):
         lr = f * (1 - beta) / lam.max()
@@ -141,7 +131,7 @@ def test_error_against_the_exact_reference_is_first_order_in_lr(N, P, S, beta):
 
 
 def test_output_shapes_and_conventions():
-    X, y, _, lam, _ = _eig_problem(6, 24, 0)
+    X, y, _, lam, _, _ = _eig_problem(6, 24, 0)
     t = compact_closure_moments(X, y, 0.2 / lam.max(), 4, 0.5)
     assert t.var_theta.shape == t.var_v.shape == (6,)
     assert np.all(np.diff(t.hessian_eigenvalues) >= 0)
@@ -155,7 +145,7 @@ def test_output_shapes_and_conventions():
     (dict(momentum=1.0), "momentum"),
 ])
 def test_bad_arguments_are_named(kwargs, name):
-    X, y, _, _, _ = _eig_problem(4, 24, 0)
+    X, y, _, _, _, _ = _eig_problem(4, 24, 0)
     args = dict(lr=0.1, batch_size=4, momentum=0.0) | kwargs
     with pytest.raises(UsageError, match=name):
         compact_closure_moments(X, y, **args)

@@ -229,11 +229,11 @@ def compact_closure_moments(X, y, lr: float, batch_size: int, momentum: float = 
     check_epoch_inputs(X, y, lr, batch_size, momentum, max_batch=X.shape[0] // 2)
     basis, order = _sorted_basis(X, y, lr, momentum)
     epoch_class = BlockCompactEpoch if block_diagonal else CompactEpoch
-    ep = epoch_class(basis.Z[:, order], _residuals(basis, order, y), basis.lam[order], float(lr), float(momentum),
-                     int(batch_size))
-    moments = solve_epoch_map(ep, X, basis.V[:, order], lr, momentum, rtol=rtol, max_residual=100 * rtol)
+    Z, r, lam, V = basis.Z[:, order], _residuals(basis, order, y), basis.lam[order], basis.V[:, order]
+    ep = epoch_class(Z, r, lam, float(lr), float(momentum), int(batch_size))
+    moments = solve_epoch_map(ep, X, V, lr, momentum, rtol=rtol, max_residual=100 * rtol)
     if start_correction:
-        moments = start_corrected_moments(X, y, moments, float(lr), int(batch_size), float(momentum))
+        moments = start_corrected_moments(Z, r, lam, V, moments, float(lr), int(batch_size), float(momentum))
     return moments
 
 

@@ -37,7 +37,6 @@ import numpy as np
 
 from sgdnoise.errors import UsageError
 from sgdnoise.interrupts import raise_if_stop_requested
-from sgdnoise.theory.epoch_closure import _residuals, _sorted_basis
 from sgdnoise.theory.kuehn_rosenow import kuehn_rosenow
 from sgdnoise.theory.epoch_pairs import (_beta_weights, _lag_weights, _laws, _propagators, _source_sums, _var_h_diag,
                                          pattern_coefficients)
@@ -225,10 +224,12 @@ def start_corrected_var_theta_momentum(var_theta: np.ndarray, var_theta_start: n
     return var_theta + shift
 
 
-def start_corrected_moments(X: np.ndarray, y: np.ndarray, moments, lr: float, S: int, momentum: float,
-                            target: bool = True):
+def start_corrected_moments(Z: np.ndarray, r: np.ndarray, lam: np.ndarray, V: np.ndarray, moments, lr: float,
+                            S: int, momentum: float, target: bool = True):
     """A closure's :class:`~sgdnoise.theory.epoch_exact.EpochMoments` with the §3h start correction.
 
+    ``Z``, ``r``, ``lam``, ``V``: the rotated inputs, residuals at w*, ascending eigenvalues and
+    eigenvectors of the range of H that the closure was solved in.
     :func:`start_corrected_var_theta_momentum` with ``slow_only``, ``target`` and
     ``fluctuation_var = max(var_theta - var_KR, 0)``, ``var_KR`` the Kuehn-Rosenow variances of
     the noise at w* (eqs. 14-17, docs/theory.md §3d; exact for additive noise): the part of
@@ -237,9 +238,6 @@ def start_corrected_moments(X: np.ndarray, y: np.ndarray, moments, lr: float, S:
     docs/theory.md §3h, "With momentum".
     """
     raise_if_stop_requested()  # seconds at N = 500: a Ctrl-C during the closure's last pass ends here
-    basis, order = _sorted_basis(X, y, lr, momentum)
-    Z, lam, V = basis.Z[:, order], basis.lam[order], basis.V[:, order]
-    r = _residuals(basis, order, y)
     P = Z.shape[0]
     noise = (P - S) / (S * (P - 1)) * np.mean((Z * r[:, None]) ** 2, axis=0)
     kr = kuehn_rosenow(lam, noise, lr, momentum, P // S).var_theta
