@@ -170,3 +170,15 @@ def test_epoch_sampling_reports_the_epoch_closure(run_cli, tmp_path, monkeypatch
     status, stdout, _ = run_cli(*args, "--out", tmp_path / "b")
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert status == 0 and summary["theory"]["epoch"]["error"].startswith("skipped: the epoch closure costs")
+
+
+def test_epoch_theory_when_the_batch_size_does_not_divide_p(run_cli, tmp_path):
+    # P = 18, S = 4: two examples dropped per epoch. Method epoch is the closure without §3h's start
+    # correction (it refused the run before) and the output says why.
+    args = ("linear", "--N", 4, "--P", 18, "--lr", 0.3, "--batch", 4, "--sampling", "epoch",
+            "--steps", 2000, "--burn-in", 200, "--replicas", 2, "--max-lag", 5, "--no-progress")
+    status, stdout, _ = run_cli(*args, "--out", tmp_path / "a")
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    epoch = summary["theory"]["epoch"]
+    assert status == 0 and "error" not in epoch and np.all(np.isfinite(epoch["var_theta"]))
+    assert "start correction is not applied" in epoch["note"] and "2 examples are dropped" in stdout

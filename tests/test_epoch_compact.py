@@ -199,3 +199,19 @@ def test_interpolation_and_rank_deficient_data(start_correction):
     m = compact_closure_moments(X, y, 0.05, 4, 0.3, start_correction=start_correction)
     assert m.var_theta.shape == (6,) and abs(m.var_theta[0]) < 1e-12 * m.var_theta.max()
     assert np.all(m.var_theta[1:] > 0) and np.allclose(np.diag(m.covariance).sum(), m.var_theta.sum())
+
+
+def test_dropped_examples_error_is_first_order_in_lr():
+    # S not dividing P: each epoch drops P - M S examples (drop_last), whose first-order kick the
+    # closure holds exactly; method epoch skips the §3h start correction (which needs every example
+    # used once) and its error against the exact reference (§3f) is first order in lr.
+    X, y, _, lam, _, _ = _eig_problem(6, 14, 1)
+    errors = []
+    for f in (0.3, 0.1):
+        lr = f / lam.max()
+        exact = epoch_exact_moments(X, y, lr, 3, 0.0)
+        epoch = compact_closure_moments(X, y, lr, 3, 0.0, rtol=1e-10, start_correction=True)
+        plain = compact_closure_moments(X, y, lr, 3, 0.0, rtol=1e-10)
+        np.testing.assert_array_equal(epoch.var_theta, plain.var_theta)
+        errors.append(np.abs(epoch.var_theta / exact.var_theta - 1).max())
+    assert errors[1] < errors[0] / 2

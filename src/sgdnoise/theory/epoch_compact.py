@@ -222,7 +222,10 @@ def compact_closure_moments(X, y, lr: float, batch_size: int, momentum: float = 
     about half the cost, an approximation measured in docs/theory.md §3k).
     ``start_correction``: replace the epoch-start variance of the directions that do not relax
     within an epoch by §3h's (:func:`sgdnoise.theory.epoch_start.start_corrected_moments`;
-    off by default, measured in docs/theory.md §3h, "With momentum").
+    off by default, measured in docs/theory.md §3h, "With momentum").  Applied only where
+    ``batch_size`` divides P (:func:`start_correction_applies`): §3h's kick is the second-order one
+    of an epoch that uses every example once; when P - M S examples are dropped per epoch their
+    first-order kick dominates, and the closure alone holds it (docs/theory.md §3h, *Dropped examples*).
     """
     X = np.asarray(X, float)
     y = np.asarray(y, float)
@@ -232,9 +235,15 @@ def compact_closure_moments(X, y, lr: float, batch_size: int, momentum: float = 
     Z, r, lam, V = basis.Z[:, order], _residuals(basis, order, y), basis.lam[order], basis.V[:, order]
     ep = epoch_class(Z, r, lam, float(lr), float(momentum), int(batch_size))
     moments = solve_epoch_map(ep, X, V, lr, momentum, rtol=rtol, max_residual=100 * rtol)
-    if start_correction:
+    if start_correction and start_correction_applies(X.shape[0], int(batch_size)):
         moments = start_corrected_moments(Z, r, lam, V, moments, float(lr), int(batch_size), float(momentum))
     return moments
+
+
+
+def start_correction_applies(P: int, batch_size: int) -> bool:
+    """Whether §3h's epoch-start correction is made: every example used once per epoch (S divides P)."""
+    return P % batch_size == 0
 
 
 #: Seconds per multiply-add of a P x N x N GEMM, elementwise work included, two idle cores

@@ -171,7 +171,8 @@ def stationary_covariance(
         :func:`sgdnoise.theory.lyapunov.epoch_sums`).
         ``"epoch"`` (3k): the compact usage-correlation closure for epoch sampling with the
         state-dependent noise (:func:`sgdnoise.theory.epoch_compact.compact_closure_moments`,
-        ``start_correction=True``: the slow directions' epoch-start variance from §3h), one output
+        ``start_correction=True``: the slow directions' epoch-start variance from §3h, where S
+        divides P), one output
         column only; the time-averaged covariance about the mean.  An approximation (accuracy
         tables in docs/theory.md §3k, §3h; docs/epoch.md); cost ~11 P N^2 multiply-adds per step, some
         5-7 epoch passes (``epoch_compact.compact_cost``), memory O(N^2 + P N).

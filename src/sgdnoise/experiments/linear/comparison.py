@@ -46,7 +46,7 @@ from sgdnoise.theory import (
     tau_sgd,
 )
 from sgdnoise.interrupts import StopRequested
-from sgdnoise.theory.epoch_compact import compact_closure_moments, compact_cost
+from sgdnoise.theory.epoch_compact import compact_closure_moments, compact_cost, start_correction_applies
 
 #: Largest estimated run time (s) and memory (bytes) for which ``predict`` computes method ``epoch``.
 EPOCH_MAX_SECONDS = 120.0
@@ -90,8 +90,13 @@ def epoch_prediction(problem: QuadraticProblem, config: SimulationConfig) -> dic
         return {"error": f"{STOPPED} {stop} before the epoch closure finished", "exact_here": False}
     with np.errstate(divide="ignore", invalid="ignore"):
         tau = np.where(moments.var_v > 0, 2 * moments.var_theta / moments.var_v, np.nan)
-    return {"var_theta": moments.var_theta, "var_v": moments.var_v, "tau": tau,
-            "trace": float(np.sum(moments.var_theta)), "exact_here": False}
+    out = {"var_theta": moments.var_theta, "var_v": moments.var_v, "tau": tau,
+           "trace": float(np.sum(moments.var_theta)), "exact_here": False}
+    if not start_correction_applies(P, config.batch_size):
+        out["note"] = (f"epoch: the §3h start correction is not applied (batch size {config.batch_size} does not "
+                       f"divide P = {P}: {P % config.batch_size} examples are dropped each epoch, their first-order "
+                       "kick dominates and the closure alone holds it; docs/theory.md §3h, Dropped examples)")
+    return out
 
 
 def exact_methods(problem: QuadraticProblem, sampling: str) -> set[str]:
@@ -207,5 +212,5 @@ def theory_block(problem: QuadraticProblem, config: SimulationConfig,
                      "no method is exact for this setting (state-dependent noise with correlated "
                      "or periodic batches); the differences measure the approximations")
     if "epoch" in block:
-        block["note"] += "; " + EPOCH_NOTE
+        block["note"] += "; " + EPOCH_NOTE + ("; " + block["epoch"]["note"] if "note" in block["epoch"] else "")
     return block
