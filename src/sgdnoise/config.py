@@ -172,9 +172,9 @@ def add_arguments(parser: argparse.ArgumentParser, config_class: type[Experiment
         choices = field.metadata.get("choices")
         if choices:
             help_text += f" ({', '.join(map(str, choices))})"
-        # a None default is either explained in the help ("None: ...") or means "not given"
-        shown = " (default: %(default)s)" if default is not None else "" if "None:" in help_text \
-            else " (default: not given)"
+        # a None default is either explained in the help ("None: ...", "default 100; ...") or means "not given"
+        explained = "None:" in help_text or "(default " in help_text or "(default)" in help_text
+        shown = " (default: %(default)s)" if default is not None else "" if explained else " (default: not given)"
         kwargs: dict[str, Any] = {"dest": field.name, "default": default, "help": help_text + shown}
         if inner is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
