@@ -177,6 +177,8 @@ def local_cluster(workers: int) -> Any:
     statistical profiler samples the task thread every 10 ms.  Both are switched off here (the
     thread limits of ``distributed.nanny.pre-spawn-environ`` are kept), and the event loop's
     tick and system monitor (for dashboards) wake every 1 s and 5 s instead of 20 ms and 0.5 s.
+    No dashboard: the scheduler's HTTP server (health, metrics) listens on a free port, not on
+    8787, so a second sweep or a running Jupyter/Dask session prints no "Port 8787 is already in use".
     """
     import dask
     from distributed import LocalCluster
@@ -188,7 +190,8 @@ def local_cluster(workers: int) -> Any:
                           "distributed.admin.tick.interval": "1s",
                           "distributed.admin.system-monitor.interval": "5s"}):
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                            dashboard_address=None)
+                            dashboard_address=None,
+                            scheduler_kwargs={"dashboard": False, "dashboard_address": ":0"})
 
 
 class DaskBackend:
