@@ -43,6 +43,16 @@ def _listed_files(summary: dict[str, Any]) -> set[str]:
     return names
 
 
+def _probe(existing: Path, path: Path, name: str) -> None:
+    """Create and remove a hidden folder in ``existing``: what permissions alone do not show
+    (a read-only file system, /proc, a root process on a folder it may not write, a full quota)."""
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".sgdnoise-probe-"))
+    except OSError as exc:
+        raise UsageError(f"{name} {str(path)!r} cannot be written (creating a folder in {str(existing)!r} "
+                         f"failed: {exc.strerror or exc})", name=name) from None
+
+
 class ResultFolder:
     """The output folder of one run; see the module docstring.
 
@@ -75,6 +85,7 @@ class ResultFolder:
         if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
             raise UsageError(f"{self.name} {str(path)!r} cannot be written (no write permission on "
                              f"{str(existing)!r})", name=self.name)
+        _probe(existing, path, self.name)
         unknown = sorted(self._present() - self._ours() - set(KEPT)) if path.is_dir() else []
         if unknown:
             raise UsageError(
