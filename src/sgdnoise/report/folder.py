@@ -43,6 +43,13 @@ def _listed_files(summary: dict[str, Any]) -> set[str]:
     return names
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _probe(existing: Path, path: Path, name: str) -> None:
     """Create and remove a hidden folder in ``existing``: what permissions alone do not show
     (a read-only file system, /proc, a root process on a folder it may not write, a full quota)."""
@@ -122,6 +129,7 @@ class ResultFolder:
         final.parent.mkdir(parents=True, exist_ok=True)
         handle, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=final.suffix)
         os.close(handle)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a result file gets the usual rw-r--r--
         try:
             write(Path(tmp))
             os.replace(tmp, final)

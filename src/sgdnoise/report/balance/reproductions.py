@@ -126,7 +126,8 @@ def save_tail(result: TailResult, folder: ResultFolder) -> None:
     for depth, d in result.finite.items():
         axes[2].loglog(np.abs(d.v), d.pdf, lw=1, label=f"D = {depth}")
     axes[2].loglog(np.abs(result.limit.v), result.limit.pdf, "k--", lw=1.5, label="D = inf")
-    axes[2].set(xlim=(1e-2, 1e3), ylim=(1e-9, 10), xlabel="|v|", title=f"infinite depth at T D / d = {result.tau}")
+    axes[2].set(xlim=(1e-2, 1e3), ylim=(1e-9, 10), xlabel="|v|", ylabel="p(v)",
+                title=f"infinite depth at T D / d = {result.tau}")
     axes[2].legend(fontsize=7)
     add_footer(fig, f"{data_text(TAIL_DATA)}; SDE samples of {result.replicas} replicas pooled over "
                     f"t = 10.5 .. 210 (400 records); grey band: the fit window; seed {result.seed}; "
