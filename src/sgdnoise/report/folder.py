@@ -60,6 +60,24 @@ def _probe(existing: Path, path: Path, name: str) -> None:
                          f"failed: {exc.strerror or exc})", name=name) from None
 
 
+def check_output(path: str | Path, name: str, ours: Callable[[Path], bool], what: str) -> Path:
+    """Before any work: refuse an output file (or store) ``path`` that exists and is not ``ours``
+    (it would be overwritten: a zarr store written with ``mode="w"`` empties a folder), or whose
+    folder cannot be created or written. Returns ``path`` as a Path."""
+    path = Path(path)
+    if path.exists() and not ours(path):
+        raise UsageError(f"{name} {str(path)!r} exists and is not {what}; it would be overwritten: choose a "
+                         "new path", name=name)
+    existing = path.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{name} {str(path)!r} cannot be written (no write permission on {str(existing)!r})",
+                         name=name)
+    _probe(existing, path, name)
+    return path
+
+
 class ResultFolder:
     """The output folder of one run; see the module docstring.
 
