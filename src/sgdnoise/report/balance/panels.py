@@ -77,8 +77,8 @@ def _draw_run(ax: Any, name: str, run: BalanceRun, result: BalanceResult) -> Non
             remainder = sgd_finite_step_remainder(data, result.lr, config.batch, result.moments, result.T, net,
                                                   run.v[:, ok], run.others[:, ok, k])
         y = np.mean(np.log(np.abs(run.imbalance[:, ok, k])), axis=1)
-        ax.plot(run.times, y - y[0], styles[name], lw=1.2,
-                label=names[name] + (f", layers {k},{k + 1}" if pairs > 1 else ""))
+        ax.plot(run.times, y - y[0], styles[name], lw=1.2, marker=(None, "^", "s", "v", "D")[k % 5], ms=4,
+                markevery=max(1, run.times.size // 8), label=names[name] + (f", layers {k},{k + 1}" if pairs > 1 else ""))
         if name == "sgd":
             path = theory.predicted_log_imbalance(result.moments, result.T, config.weight_decay,
                                                   run.integrals[:, ok, k], run.times[:, None])
