@@ -122,3 +122,10 @@ def test_unsettled_measurement_is_flagged_and_explained(run_cli, tmp_path):
     assert len(summary["measured"]["equilibrated"]) == 30 and not all(summary["measured"]["equilibrated"])
     assert arrays["equilibrated"].dtype == bool
     assert "directions equilibrated" in stdout and "--burn-in" in stdout and "--steps" in stdout
+
+
+def test_reproduce_negative_seed_is_refused_before_any_work(run_cli, tmp_path):
+    # was a ValueError traceback from numpy's SeedSequence, after the folder check and the theory
+    status, _, stderr = run_cli("reproduce", "ziyin-tail", "--seed", -1, "--out", tmp_path / "o")
+    one_line_exit_2(status, stderr, "--seed must be an integer >= 0; got -1")
+    assert not (tmp_path / "o").exists()

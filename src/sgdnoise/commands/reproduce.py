@@ -11,6 +11,7 @@ import importlib
 import time
 from pathlib import Path
 
+from sgdnoise._spec import check_int
 from sgdnoise.commands import Reproduction
 from sgdnoise.errors import UsageError
 from sgdnoise.interrupts import announce_phase, exit_status_after_stop
@@ -50,6 +51,7 @@ def run_command(args: argparse.Namespace) -> int:
         return 0
     if args.name not in entries:
         raise UsageError(f"NAME must be one of {', '.join(entries)}; got {args.name!r}")
+    check_int("--seed", args.seed, 0)
     entry = entries[args.name]
     folder = ResultFolder(args.out or Path("results") / args.name, "--out").prepare()
     start = time.perf_counter()
