@@ -68,14 +68,20 @@ def check_output(path: str | Path, name: str, ours: Callable[[Path], bool], what
     if path.exists() and not ours(path):
         raise UsageError(f"{name} {str(path)!r} exists and is not {what}; it would be overwritten: choose a "
                          "new path", name=name)
-    existing = path.parent
+    check_writable(path, name, path.parent)
+    return path
+
+
+def check_writable(path: Path, name: str, start: Path | None = None) -> None:
+    """Raise :class:`UsageError` unless ``path`` can be created: its nearest existing folder (from
+    ``start``, default ``path``) is writable, and a hidden folder can be made and removed there."""
+    existing = start if start is not None else path
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise UsageError(f"{name} {str(path)!r} cannot be written (no write permission on {str(existing)!r})",
                          name=name)
     _probe(existing, path, name)
-    return path
 
 
 class ResultFolder:
@@ -104,13 +110,7 @@ class ResultFolder:
         path = self.path
         if path.exists() and not path.is_dir():
             raise UsageError(f"{self.name} must be a folder; {str(path)!r} is a file", name=self.name)
-        existing = path
-        while not existing.exists():
-            existing = existing.parent
-        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-            raise UsageError(f"{self.name} {str(path)!r} cannot be written (no write permission on "
-                             f"{str(existing)!r})", name=self.name)
-        _probe(existing, path, self.name)
+        check_writable(path, self.name)
         unknown = sorted(self._present() - self._ours() - set(KEPT)) if path.is_dir() else []
         if unknown:
             raise UsageError(

@@ -23,6 +23,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from sgdnoise.errors import UsageError
+
 EXECUTORS = ("local", "dask", "submitit", "submitit-local")
 
 
@@ -207,7 +209,14 @@ class DaskBackend:
         if scheduler is None:
             self.cluster = local_cluster(workers)
             scheduler = self.cluster.scheduler_address
-        self.client = Client(scheduler)
+        try:
+            self.client = Client(scheduler)
+        except OSError as exc:  # unreachable or not a scheduler: one line, not distributed's traceback
+            if self.cluster is not None:
+                self.cluster.close()
+            raise UsageError(f"--scheduler {scheduler!r} cannot be reached ({exc}); give the address of a "
+                             "running Dask scheduler (tcp://HOST:PORT), or leave --scheduler out for a "
+                             "LocalCluster", name="--scheduler") from None
         self.retries = retries
 
     def submit(self, *args: Any) -> Any:
