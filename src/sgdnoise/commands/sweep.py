@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sgdnoise.commands import Reproduction
 from sgdnoise.errors import UsageError
-from sgdnoise.interrupts import exit_status_after_stop
+from sgdnoise.interrupts import exit_status_after_stop, stop_requested
 from sgdnoise.report.folder import check_output
 from sgdnoise.sweeps import showcase_figures, showcases
 from sgdnoise.sweeps.collect import collect, write
@@ -39,6 +39,9 @@ def sweep_command(args: argparse.Namespace) -> int:
         from sgdnoise.sweeps.store import read_record
 
         print(f"  failed {cell.id}: {(read_record(args.out, cell.id) or {}).get('error')}")
+    if stop_requested() and state.remaining:
+        print(f"stopped ({stop_requested()}): the cells that were running keep no record; rerunning the same "
+              f"command continues with the {len(state.remaining)} remaining cells")
     print(f"wrote {args.out}; `sgdnoise collect {args.out}` gathers the results")
     return max(1 if state.failed or state.remaining else 0, exit_status_after_stop())
 
