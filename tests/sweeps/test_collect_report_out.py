@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sweep_helpers import tiny_spec
+from test_failure_paths_linear import one_line_exit_2
 
 
 @pytest.fixture
@@ -19,11 +20,6 @@ def sweep(tmp_path):
     folder.mkdir()
     (folder / "sweep.toml").write_text(tiny_spec(tmp_path).read_text())
     return folder
-
-
-def one_line_exit_2(status, stderr, needle):
-    lines = stderr.strip().splitlines()
-    assert status == 2 and len(lines) == 1 and needle in lines[0] and "Traceback" not in stderr, stderr
 
 
 @pytest.mark.parametrize("command,target,needle", [

@@ -7,11 +7,7 @@ from pathlib import Path
 import pytest
 
 from sweep_helpers import tiny_spec
-
-
-def one_line_exit_2(status, stderr, needle):
-    lines = stderr.strip().splitlines()
-    assert status == 2 and len(lines) == 1 and needle in lines[0] and "Traceback" not in stderr, stderr
+from test_failure_paths_linear import one_line_exit_2
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
