@@ -6,6 +6,7 @@ pickled or contradictory data, diverging demos, unsettled measurements.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +27,16 @@ def test_out_naming_a_file_is_refused(run_cli, tmp_path, command):
     status, _, stderr = run_cli(*command, "--out", target)
     one_line_exit_2(status, stderr, "--out must be a folder")
     assert target.read_text() == "keep me"
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+@pytest.mark.parametrize("command", [["linear", *TINY], ["balance", "--T", 0.05, "--no-progress"],
+                                     ["reproduce", "ziyin-balance"]])
+def test_out_that_cannot_be_created_is_refused_before_any_work(run_cli, command):
+    # /proc admits no new folder even for root, whom os.access says yes to: it failed after the
+    # simulation (linear) or at the first checkpoint (balance), with a FileNotFoundError traceback
+    status, _, stderr = run_cli(*command, "--out", "/proc/sgdnoise-no-such/run")
+    one_line_exit_2(status, stderr, "--out '/proc/sgdnoise-no-such/run' cannot be written")
 
 
 def test_out_holding_foreign_files_is_refused(run_cli, tmp_path):
@@ -111,3 +122,10 @@ def test_unsettled_measurement_is_flagged_and_explained(run_cli, tmp_path):
     assert len(summary["measured"]["equilibrated"]) == 30 and not all(summary["measured"]["equilibrated"])
     assert arrays["equilibrated"].dtype == bool
     assert "directions equilibrated" in stdout and "--burn-in" in stdout and "--steps" in stdout
+
+
+def test_reproduce_negative_seed_is_refused_before_any_work(run_cli, tmp_path):
+    # was a ValueError traceback from numpy's SeedSequence, after the folder check and the theory
+    status, _, stderr = run_cli("reproduce", "ziyin-tail", "--seed", -1, "--out", tmp_path / "o")
+    one_line_exit_2(status, stderr, "--seed must be an integer >= 0; got -1")
+    assert not (tmp_path / "o").exists()

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sgdnoise import __version__
 from sgdnoise.config import add_arguments, config_from_args, flag_for, read_toml
@@ -104,6 +107,23 @@ def _message(exc: UsageError, args: argparse.Namespace) -> str:
     return text
 
 
+def _quit_before_start(signum: int, frame: object) -> None:
+    os.write(2, b"interrupted before the run started; nothing was written\n")
+    os._exit(130)
+
+
+def _quit_on_sigint_while_starting() -> Any:
+    """Until the run starts, Ctrl-C ends the process with one line and status 130.
+
+    Building the parser imports every command (numba, scipy, torch: seconds); a
+    KeyboardInterrupt there would surface as a traceback (or as an ImportError of a
+    half-initialised extension). Returns the previous handler (None off the main thread).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, _quit_before_start)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status.
 
@@ -111,8 +131,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     threads that wait sleep instead of spinning, which on a shared machine takes cores from the
     threads doing work (docs/net.md, "Threads").
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    before = _quit_on_sigint_while_starting()
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGINT, before)
     if args.command == "net" and "torch" not in sys.modules:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:

@@ -77,3 +77,12 @@ def test_diverging_balance_says_so_exits_1_and_draws_no_empty_panels(run_cli, tm
     assert "diverged" in stdout and "diverged" in stderr and "--lr" in stdout and "--T" not in stdout
     assert "density.png" in summary["figures_not_drawn"] and not (out / "density.png").exists()
     assert set(summary["files"]) == {p.name for p in out.iterdir()}
+
+
+def test_records_that_cannot_fit_in_memory_are_refused_before_any_work(run_cli, tmp_path):
+    # was a numpy MemoryError traceback once the imbalance runs (after the density runs) allocated them
+    out = tmp_path / "run"
+    status, _, stderr = run_cli("balance", "--T", 0.05, "--records", 10**9, "--replicas", 200, "--out", out)
+    lines = stderr.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and lines[0].startswith("sgdnoise balance: error: --records = "), stderr
+    assert "GiB" in lines[0] and not out.exists()

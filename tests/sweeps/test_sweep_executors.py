@@ -6,6 +6,8 @@ finish; collect gives the sweep's dimensions with NaN for failed cells.
 from __future__ import annotations
 
 import json
+import socket
+import warnings
 
 import numpy as np
 import pytest
@@ -44,7 +46,15 @@ def test_local_pool_runs_every_cell_and_rerun_skips_them(local_sweep):
 @pytest.mark.parametrize("executor", ["dask", "submitit-local"])
 def test_other_executors_give_the_same_numbers(local_sweep, executor, tmp_path):
     spec, out, _ = local_sweep
-    state = run_sweep(spec, tmp_path / "out", executor, workers=2, progress=False)
+    with socket.socket() as busy, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:  # Dask's default dashboard port taken (a Jupyter session, another sweep): no warning
+            busy.bind(("127.0.0.1", 8787))
+            busy.listen()
+        except OSError:
+            pass  # already taken by someone else: the same situation
+        state = run_sweep(spec, tmp_path / "out", executor, workers=2, progress=False)
+    assert not [w for w in caught if "already in use" in str(w.message)], [str(w.message) for w in caught]
     assert state.counts()["done"] == 4
     for cell in spec.cells():
         mine, reference = arrays_of(tmp_path / "out", cell), arrays_of(out, cell)

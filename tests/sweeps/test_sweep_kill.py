@@ -75,6 +75,7 @@ def test_ctrl_c_stops_the_sweep_and_keeps_every_record(tmp_path):
     assert process.returncode == 1, stderr
     assert "leaked semaphore" not in stderr and "Traceback" not in stderr, stderr
     assert ", 0 running, " in stdout + stderr  # the stopped worker is gone before the last count
+    assert "stopped (SIGINT): the cells that were running keep no record; rerunning the same command" in stdout
     state = settled(out)
     assert 1 <= len(state.done) < 6 and not state.failed and not state.running
     done = records(out, state.done)

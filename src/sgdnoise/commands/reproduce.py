@@ -11,6 +11,7 @@ import importlib
 import time
 from pathlib import Path
 
+from sgdnoise._spec import check_int
 from sgdnoise.commands import Reproduction
 from sgdnoise.errors import UsageError
 from sgdnoise.interrupts import announce_phase, exit_status_after_stop
@@ -50,12 +51,14 @@ def run_command(args: argparse.Namespace) -> int:
         return 0
     if args.name not in entries:
         raise UsageError(f"NAME must be one of {', '.join(entries)}; got {args.name!r}")
+    check_int("--seed", args.seed, 0)
     entry = entries[args.name]
     folder = ResultFolder(args.out or Path("results") / args.name, "--out").prepare()
     start = time.perf_counter()
     result = entry.run(args.seed, not args.no_progress)
     announce_phase("writing")
     entry.save(result, folder)
-    print(f"{args.name}: done in {time.perf_counter() - start:.0f} s")
-    print_written(folder, getattr(result, "status", "completed"))
+    status = getattr(result, "status", "completed")
+    print(f"{args.name}: {'done' if status == 'completed' else 'stopped'} in {time.perf_counter() - start:.0f} s")
+    print_written(folder, status)
     return max(entry.status(result), exit_status_after_stop())

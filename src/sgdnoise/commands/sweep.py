@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from sgdnoise.commands import Reproduction
 from sgdnoise.errors import UsageError
-from sgdnoise.interrupts import exit_status_after_stop
+from sgdnoise.interrupts import exit_status_after_stop, stop_requested
+from sgdnoise.report.folder import check_output
 from sgdnoise.sweeps import showcase_figures, showcases
 from sgdnoise.sweeps.collect import collect, write
 from sgdnoise.sweeps.executors import EXECUTORS
@@ -37,6 +39,9 @@ def sweep_command(args: argparse.Namespace) -> int:
         from sgdnoise.sweeps.store import read_record
 
         print(f"  failed {cell.id}: {(read_record(args.out, cell.id) or {}).get('error')}")
+    if stop_requested() and state.remaining:
+        print(f"stopped ({stop_requested()}): the cells that were running keep no record; rerunning the same "
+              f"command continues with the {len(state.remaining)} remaining cells")
     print(f"wrote {args.out}; `sgdnoise collect {args.out}` gathers the results")
     return max(1 if state.failed or state.remaining else 0, exit_status_after_stop())
 
@@ -46,11 +51,31 @@ def status_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _starts_with(magic: bytes) -> Callable[[Path], bool]:
+    """Whether a path is a file whose first bytes are ``magic`` (a file sgdnoise may replace)."""
+    def check(path: Path) -> bool:
+        if not path.is_file():
+            return False
+        with open(path, "rb") as handle:
+            return handle.read(len(magic)) == magic
+    return check
+
+
+def _is_zarr(path: Path) -> bool:
+    """A zarr store (or an empty folder): what ``collect --format zarr`` may replace."""
+    return path.is_dir() and ((path / ".zgroup").is_file() or (path / "zarr.json").is_file()
+                              or not any(path.iterdir()))
+
+
 def collect_command(args: argparse.Namespace) -> int:
     if args.format not in ("netcdf", "zarr"):
         raise UsageError(f"--format must be netcdf or zarr; got {args.format!r}", name="--format")
-    dataset = collect(args.dir)
     out = args.out or Path(args.dir) / ("sweep.nc" if args.format == "netcdf" else "sweep.zarr")
+    if args.format == "netcdf":
+        out = check_output(out, "--out", _starts_with(b"\x89HDF\r\n\x1a\n"), "a netCDF file")
+    else:
+        out = check_output(out, "--out", _is_zarr, "a zarr store or an empty folder")
+    dataset = collect(args.dir)
     write(dataset, out, args.format)
     print(dataset)
     print(f"wrote {out}")
@@ -60,6 +85,8 @@ def collect_command(args: argparse.Namespace) -> int:
 def report_command(args: argparse.Namespace) -> int:
     from sgdnoise.sweeps.report import write_report
 
+    if args.out is not None:
+        check_output(args.out, "--out", _starts_with(b"<!DOCTYPE html>"), "an HTML page sgdnoise wrote")
     print(f"wrote {write_report(args.dir, args.out)}")
     return 0
 

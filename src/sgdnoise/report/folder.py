@@ -43,6 +43,47 @@ def _listed_files(summary: dict[str, Any]) -> set[str]:
     return names
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _probe(existing: Path, path: Path, name: str) -> None:
+    """Create and remove a hidden folder in ``existing``: what permissions alone do not show
+    (a read-only file system, /proc, a root process on a folder it may not write, a full quota)."""
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".sgdnoise-probe-"))
+    except OSError as exc:
+        raise UsageError(f"{name} {str(path)!r} cannot be written (creating a folder in {str(existing)!r} "
+                         f"failed: {exc.strerror or exc})", name=name) from None
+
+
+def check_output(path: str | Path, name: str, ours: Callable[[Path], bool], what: str) -> Path:
+    """Before any work: refuse an output file (or store) ``path`` that exists and is not ``ours``
+    (it would be overwritten: a zarr store written with ``mode="w"`` empties a folder), or whose
+    folder cannot be created or written. Returns ``path`` as a Path."""
+    path = Path(path)
+    if path.exists() and not ours(path):
+        raise UsageError(f"{name} {str(path)!r} exists and is not {what}; it would be overwritten: choose a "
+                         "new path", name=name)
+    check_writable(path, name, path.parent)
+    return path
+
+
+def check_writable(path: Path, name: str, start: Path | None = None) -> None:
+    """Raise :class:`UsageError` unless ``path`` can be created: its nearest existing folder (from
+    ``start``, default ``path``) is writable, and a hidden folder can be made and removed there."""
+    existing = start if start is not None else path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{name} {str(path)!r} cannot be written (no write permission on {str(existing)!r})",
+                         name=name)
+    _probe(existing, path, name)
+
+
 class ResultFolder:
     """The output folder of one run; see the module docstring.
 
@@ -69,12 +110,7 @@ class ResultFolder:
         path = self.path
         if path.exists() and not path.is_dir():
             raise UsageError(f"{self.name} must be a folder; {str(path)!r} is a file", name=self.name)
-        existing = path
-        while not existing.exists():
-            existing = existing.parent
-        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-            raise UsageError(f"{self.name} {str(path)!r} cannot be written (no write permission on "
-                             f"{str(existing)!r})", name=self.name)
+        check_writable(path, self.name)
         unknown = sorted(self._present() - self._ours() - set(KEPT)) if path.is_dir() else []
         if unknown:
             raise UsageError(
@@ -111,6 +147,7 @@ class ResultFolder:
         final.parent.mkdir(parents=True, exist_ok=True)
         handle, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=final.suffix)
         os.close(handle)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a result file gets the usual rw-r--r--
         try:
             write(Path(tmp))
             os.replace(tmp, final)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sgdnoise.experiments.ivfr.config import DEFAULTS as IVFR_DEFAULTS
 from sgdnoise.experiments.ivfr.results import IvfrResult
 from sgdnoise.report.figures import add_footer, plt
 from sgdnoise.report.folder import ResultFolder
@@ -60,16 +61,23 @@ def draw_layer(axes, name: str, analysis, theory: dict | None) -> None:
         ax.legend(fontsize=6.5, loc="upper left", ncol=2)
 
 
+def settings_footer(result: IvfrResult) -> str:
+    """The run's settings in one line (a figure's footer)."""
+    st, win = result.settings, result.info.get("window", {})
+    size = {key: st.get(key) if st.get(key) is not None else "from data" if st.get("data") else IVFR_DEFAULTS[key]
+            for key in ("N", "P", "outputs")}  # what the config left unset: the teacher's defaults or the data's
+    return (f"{st.get('model')}: N={size['N']}, P={size['P']}, K={size['outputs']}, h={st.get('hidden')}, "
+            f"lr={st.get('lr')}, S={st.get('batch_size')}, momentum={st.get('momentum')}, {st.get('sampling')}, "
+            f"{st.get('replicas')} replicas, seed {st.get('seed')}; window: {win.get('snapshots')} snapshots every "
+            f"{win.get('every')} steps after {win.get('burn_in')} steps")
+
+
 def save_ivfr_figure(result: IvfrResult, folder: ResultFolder) -> None:
     names = list(result.layers)
     fig, axes = plt.subplots(len(names), 2, figsize=(9, 3.6 * len(names)), squeeze=False)
     for row, name in zip(axes, names):
         draw_layer(row, name, result.layers[name], result.theory.get(name))
-    st, win = result.settings, result.info.get("window", {})
-    footer = (f"{st.get('model')}: N={st.get('N')}, P={st.get('P')}, K={st.get('outputs')}, h={st.get('hidden')}, "
-              f"lr={st.get('lr')}, S={st.get('batch_size')}, momentum={st.get('momentum')}, {st.get('sampling')}, "
-              f"{st.get('replicas')} replicas, seed {st.get('seed')}; window: {win.get('snapshots')} snapshots every "
-              f"{win.get('every')} steps after {win.get('burn_in')} steps")
+    footer = settings_footer(result)
     if "structure" in result.theory:
         footer += "\nlinearised theory: " + result.theory["structure"]["reading"]
     add_footer(fig, footer)
@@ -90,7 +98,10 @@ def save_profiles(result: IvfrResult, folder: ResultFolder) -> None:
         ax.set_ylabel(r"$L(\langle w\rangle + s p_i) / L_0$")
         ax.set_title(name)
         ax.legend(fontsize=7)
-    folder.save_figure(fig, "profiles", "loss profiles along the top principal directions of replica 0")
+    add_footer(fig, settings_footer(result) + "; kappa: the loss ratio that defines the flatness F_i")
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    folder.save_figure(fig, "profiles", "loss profiles along the top principal directions of replica 0",
+                       tight=False)
 
 
 def arrays(result: IvfrResult) -> dict[str, np.ndarray]:

@@ -183,6 +183,7 @@ def write(dataset: Any, path: str | Path, fmt: str = "netcdf") -> Path:
     """Write ``dataset`` as netCDF (h5netcdf) or zarr (format 2: every dtype, strings included,
     has a stable specification there, and other zarr readers open it)."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "netcdf":
         dataset.to_netcdf(path, engine="h5netcdf")
     elif fmt == "zarr":

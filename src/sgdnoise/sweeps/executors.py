@@ -23,6 +23,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from sgdnoise.errors import UsageError
+
 EXECUTORS = ("local", "dask", "submitit", "submitit-local")
 
 
@@ -177,6 +179,8 @@ def local_cluster(workers: int) -> Any:
     statistical profiler samples the task thread every 10 ms.  Both are switched off here (the
     thread limits of ``distributed.nanny.pre-spawn-environ`` are kept), and the event loop's
     tick and system monitor (for dashboards) wake every 1 s and 5 s instead of 20 ms and 0.5 s.
+    No dashboard: the scheduler's HTTP server (health, metrics) listens on a free port, not on
+    8787, so a second sweep or a running Jupyter/Dask session prints no "Port 8787 is already in use".
     """
     import dask
     from distributed import LocalCluster
@@ -188,7 +192,8 @@ def local_cluster(workers: int) -> Any:
                           "distributed.admin.tick.interval": "1s",
                           "distributed.admin.system-monitor.interval": "5s"}):
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                            dashboard_address=None)
+                            dashboard_address=None,
+                            scheduler_kwargs={"dashboard": False, "dashboard_address": ":0"})
 
 
 class DaskBackend:
@@ -204,7 +209,14 @@ class DaskBackend:
         if scheduler is None:
             self.cluster = local_cluster(workers)
             scheduler = self.cluster.scheduler_address
-        self.client = Client(scheduler)
+        try:
+            self.client = Client(scheduler)
+        except OSError as exc:  # unreachable or not a scheduler: one line, not distributed's traceback
+            if self.cluster is not None:
+                self.cluster.close()
+            raise UsageError(f"--scheduler {scheduler!r} cannot be reached ({exc}); give the address of a "
+                             "running Dask scheduler (tcp://HOST:PORT), or leave --scheduler out for a "
+                             "LocalCluster", name="--scheduler") from None
         self.retries = retries
 
     def submit(self, *args: Any) -> Any:

@@ -106,5 +106,6 @@ def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
         raise UsageError(f"DIR {str(folder)!r} is neither a sweep folder ({SPEC}) nor a result folder "
                          "(summary.json)", name="DIR")
     out = Path(out) if out is not None else default
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     return out

@@ -15,6 +15,15 @@ def _write_dataset(result: SweepShowcase, folder: ResultFolder) -> None:
     folder._atomic("sweep.nc", lambda p: write(result.dataset, p), "the collected sweep (xarray, netCDF)")
 
 
+def settings_footer(result: SweepShowcase) -> str:
+    """The sweep's settings in words: the experiment, its base config, the swept keys, the status."""
+    spec = result.spec.to_mapping()
+    base = ", ".join(f"{k} = {v}" for k, v in spec.get("base", {}).items())
+    swept = ", ".join([*spec.get("grid", {}), *spec.get("zip", {})]) or "none"
+    return (f"sweep of `{spec['experiment']}` cells: {base}; swept: {swept} (values per cell in summary.json); "
+            f"error bars ±2 s.e.; status: {result.status}")
+
+
 def save_lambda_cross(result: SweepShowcase, folder: ResultFolder) -> None:
     """``lambda_cross.png``: ratios against lambda / lambda_cross, and lambda_1/2 against lambda_cross."""
     ds, rows = result.dataset, result.numbers["settings"]
@@ -40,8 +49,10 @@ def save_lambda_cross(result: SweepShowcase, folder: ResultFolder) -> None:
     right.set(xscale="log", yscale="log", xlabel="λ_cross = 3(1−β)S/(lr P)", ylabel="λ_1/2",
               title="measured crossing against the formula")
     right.legend(fontsize=7)
+    add_footer(fig, settings_footer(result))
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     folder.save_figure(fig, "lambda_cross", "ratio of epoch to with-replacement Var θ against λ/λ_cross; "
-                       "measured λ_1/2 against 3(1−β)S/(lr P)")
+                       "measured λ_1/2 against 3(1−β)S/(lr P)", tight=False)
     _write_dataset(result, folder)
     folder.write_summary(result.to_summary())
 
@@ -58,7 +69,9 @@ def save_gross_fig5(result: SweepShowcase, folder: ResultFolder) -> None:
     ax.set(xscale="log", yscale="log", xlabel="P / N", ylabel="tr Var θ / (lr σ_ε² / 2S)",
            title="Gross et al. Fig. 5 over P/N (sweep)")
     ax.legend()
-    folder.save_figure(fig, "gross_fig5", "normalised tr Var θ against P/N: SGD and three theories")
+    add_footer(fig, settings_footer(result))
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
+    folder.save_figure(fig, "gross_fig5", "normalised tr Var θ against P/N: SGD and three theories", tight=False)
     _write_dataset(result, folder)
     folder.write_summary(result.to_summary())
 

@@ -26,6 +26,7 @@ from typing import Any
 import tomli_w
 
 from sgdnoise.errors import UsageError
+from sgdnoise.report.folder import check_writable
 from sgdnoise.report.summary import to_jsonable
 from sgdnoise.sweeps.grid import Cell, SweepSpec
 
@@ -137,6 +138,7 @@ def prepare(sweep_dir: Path | str, spec: SweepSpec) -> Path:
     if path.is_dir() and any(path.iterdir()) and not (path / SPEC).is_file():
         raise UsageError(f"--out {str(path)!r} is not empty and holds no {SPEC}: not a sweep folder; "
                          "choose an empty or new folder", name="--out")
+    check_writable(path, "--out")
     path.mkdir(parents=True, exist_ok=True)
     write_atomic(path / SPEC, tomli_w.dumps(spec.to_mapping()))
     return path

@@ -1,10 +1,12 @@
 """The settings of ``sgdnoise balance``: one frozen, checked config (docs/balance.md)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from sgdnoise._spec import check_int, check_positive, check_real
 from sgdnoise.config import ExperimentConfig, option
+from sgdnoise.dynamics.balance_kernels import N_INTEGRALS
 from sgdnoise.errors import UsageError
 
 
@@ -60,9 +62,30 @@ class BalanceConfig(ExperimentConfig):
         check_positive("imbalance", self.imbalance)
         check_real("tol", self.tol, 0.0, 1.0, low_open=True)
         check_real("noise_std", self.noise_std, 0.0)
+        self._check_record_memory()
         if self.data is None and self.noise_std == 0:
             raise UsageError("noise_std must be > 0 for the teacher: noise_std = 0 makes y a deterministic "
                              "multiple of x and Delta = alpha1*alpha3 - alpha2^2 = 0; got 0", name="noise_std")
+
+    def _check_record_memory(self) -> None:
+        """Refuse records that cannot fit in memory (a MemoryError traceback once the runs had started).
+
+        Each record keeps, per replica, ``d`` path outputs and, per layer pair, the imbalance, two
+        products and ``N_INTEGRALS`` running integrals (:class:`sgdnoise.dynamics.balance_sgd.BalanceRun`);
+        SGD and the SDE of the density and imbalance runs are held at once.
+        """
+        per_replica = self.width + self.depth * (3 + N_INTEGRALS)
+        replicas = 2 * self.replicas + (2 * self.balance_replicas if self.depth >= 1 else 0)
+        need = 8.0 * (self.records + 1) * replicas * per_replica
+        try:
+            have = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        except (ValueError, OSError, AttributeError):  # no sysconf: nothing to compare with
+            return
+        if need > 0.5 * have:
+            raise UsageError(f"records = {self.records} with replicas = {self.replicas} (balance_replicas = "
+                             f"{self.balance_replicas}) needs about {need / 2**30:.3g} GiB for the records, more than "
+                             f"half of this machine's {have / 2**30:.3g} GiB; lower records or replicas",
+                             name="records")
 
     @property
     def temperature(self) -> float:

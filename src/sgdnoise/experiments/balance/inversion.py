@@ -16,6 +16,7 @@ from sgdnoise._spec import rng, stream_seed
 from sgdnoise.dynamics.balance_sgd import simulate_sde, simulate_sgd
 from sgdnoise.experiments.balance.problem import minimiser
 from sgdnoise.experiments.balance.reproductions import FIGURE_DATA
+from sgdnoise.interrupts import announce_phase, stop_requested
 from sgdnoise.problems.diagonal import DataMoments, DiagonalNetwork, TeacherStream
 from sgdnoise.stats.distributions import time_average_variance
 from sgdnoise.stats.fits import line_zero, log_growth_rate
@@ -48,6 +49,7 @@ class InversionResult:
     sgd_growth_curve: np.ndarray
     sgd_T_c: float | None
     sgd_finite_lr: dict[str, Any] | None = None
+    status: str = "completed"
 
     def to_summary(self) -> dict[str, Any]:
         return {"reproduction": "ziyin-inversion", "seed": self.seed, "data": FIGURE_DATA,
@@ -55,7 +57,7 @@ class InversionResult:
                 "variance_theory": {"T": self.variance_grid, **self.variance_curves},
                 "variance_measured": self.variance, "growth_rate": self.growth,
                 "T_c_measured": self.fits, "T_c_sgd_finite_lr": self.sgd_T_c,
-                "sgd_variance_finite_lr": self.sgd_finite_lr}
+                "sgd_variance_finite_lr": self.sgd_finite_lr, "status": self.status}
 
 
 def sgd_variance_check(moments: DataMoments, rows: list[dict[str, float]], G0: np.ndarray) -> dict[str, Any]:
@@ -92,7 +94,9 @@ def _variance_points(data: TeacherStream, net: DiagonalNetwork, T_c: float, repl
     """Stationary ``Var v`` of SGD (``lr = T``) and the SDE at ``0.1 .. 0.8 T_c``.
 
     Runs of 5000 time units, the first 1500 discarded (mixing time ~500 at ``0.8 T_c``).
+    A stop request ends the loop; the temperature whose runs it cut short is left out.
     """
+    announce_phase("variance")
     moments = data.moments
     duration, burn_in, records = 5000.0, 1500.0, 100
     theta0 = net.balanced(np.full(replicas, minimiser(moments, net)))
@@ -101,8 +105,12 @@ def _variance_points(data: TeacherStream, net: DiagonalNetwork, T_c: float, repl
         steps = round(duration / T)
         sgd = simulate_sgd(net, data, T, 1, theta0, steps, steps // records,
                            stream_seed(seed, "inversion", "variance", i, "sgd"))
+        if stop_requested():
+            break
         sde = simulate_sde(net, moments, T, theta0, sgd.times, 0.003,
                            seed=stream_seed(seed, "inversion", "variance", i, "sde"))
+        if sde.interrupted_at is not None:
+            break
         first = int(np.searchsorted(sgd.times, burn_in))
         for name, r in (("sgd", sgd), ("sde", sde)):
             points[name].append({"T": float(T), **time_average_variance(r.v[first:, ~r.diverged])})
@@ -115,15 +123,21 @@ def _growth_points(data: TeacherStream, net: DiagonalNetwork, T_c: float, replic
 
     The SDE against ``4 beta_2 - 4 T alpha_3``, SGD (``lr = T``) against its finite-lr rate
     from the draws ``G0`` of the batch gradient at ``v = 0`` (docs/theory.md §6c).
+    A stop request ends the loop; the temperature whose runs it cut short is left out.
     """
+    announce_phase("growth")
     moments = data.moments
     theta = net.balanced(np.full(replicas, 1e-20))
     growth: Rows = {"sgd": [], "sde": []}
     for i, T in enumerate(np.array([0.85, 0.95, 1.05, 1.15]) * T_c):
         steps = round(400.0 / T)
         sgd = simulate_sgd(net, data, T, 1, theta, steps, steps, stream_seed(seed, "inversion", "growth", i, "sgd"))
+        if stop_requested():
+            break
         sde = simulate_sde(net, moments, T, theta, [0.0, 400.0], 0.001,
                            seed=stream_seed(seed, "inversion", "growth", i, "sde"))
+        if sde.interrupted_at is not None:
+            break
         ok = ~sgd.diverged
         growth["sgd"].append({"T": float(T), **log_growth_rate(sgd.v[:, ok], sgd.times),
                               "predicted": theory.sgd_growth_rate_at_origin(G0, T)})
@@ -158,15 +172,20 @@ def inversion(seed: int, progress: bool = False, replicas: int = 2000) -> Invers
     growth = _growth_points(data, net, T_c, replicas, seed, G0)
     fits = {}
     for name, rows in growth.items():
-        zero, se = line_zero(*(np.array([r[key] for r in rows]) for key in ("T", "rate", "rate_se")))
+        zero, se = line_zero(*(np.array([r[key] for r in rows]) for key in ("T", "rate", "rate_se"))) \
+            if len(rows) >= 2 else (None, None)
         fits[name] = {"T_c": zero, "T_c_se": se}
     lr_grid = np.linspace(0.8, 1.2, 41) * T_c
     sgd_curve = np.array([theory.sgd_growth_rate_at_origin(G0, T) for T in lr_grid])
-    variance = _variance_points(data, net, T_c, replicas, seed)
+    variance = _variance_points(data, net, T_c, replicas, seed) if not stop_requested() else {"sgd": [], "sde": []}
+    done = (len(growth["sde"]), len(variance["sde"]))
+    status = "completed" if done == (4, 5) else (
+        f"interrupted: {done[0]} of 4 growth-rate temperatures and {done[1]} of 5 variance temperatures "
+        "measured (a temperature whose runs the stop cut short is left out)")
     return InversionResult(
         seed=seed, moments=moments, T_c=T_c, replicas=replicas, variance_grid=grid,
         variance_curves={f"D{D}": theory.stationary_variance(moments, D, grid) for D in (0, 1, 2)},
         variance=variance, growth=growth, fits=fits,
         lr_grid=lr_grid, sde_growth_curve=np.array([theory.growth_rate_at_origin(moments, T) for T in lr_grid]),
         sgd_growth_curve=sgd_curve, sgd_T_c=_zero_crossing(lr_grid, sgd_curve),
-        sgd_finite_lr=sgd_variance_check(moments, variance["sgd"], G0))
+        sgd_finite_lr=sgd_variance_check(moments, variance["sgd"], G0), status=status)

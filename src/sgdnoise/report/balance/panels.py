@@ -11,7 +11,7 @@ from sgdnoise.experiments.balance import BalanceResult
 from sgdnoise.experiments.balance.analysis import sgd_finite_step_remainder
 from sgdnoise.experiments.balance.problem import build
 from sgdnoise.experiments.balance.results import density_summary
-from sgdnoise.report.figures import plt
+from sgdnoise.report.figures import add_footer, plt
 from sgdnoise.report.folder import ResultFolder
 from sgdnoise.theory import balance as theory
 
@@ -39,14 +39,26 @@ def draw_density_panel(ax: Any, result: BalanceResult) -> None:
     ax.legend(fontsize=7)
 
 
+def settings(result: BalanceResult) -> str:
+    """The run's settings in one line, for a figure's footer."""
+    c = result.config
+    data = (f"data {c.data}" if c.data else
+            f"data y = {c.slope:g} x + eps, eps ~ N(0, {c.noise_std:g}^2), x ~ N(0, {c.x_std:g}^2)")
+    return (f"{data}; lr = {result.lr:g}, S = {c.batch}, weight decay {c.weight_decay:g}; {c.replicas} replicas "
+            f"(imbalance runs {c.balance_replicas}), t = {result.time:g} ({result.steps} steps); "
+            f"SDE tol {c.tol:g}; seed {c.seed}; status: {result.status}")
+
+
 def save_density(result: BalanceResult, folder: ResultFolder) -> str | None:
     """``density.png``: the density panel of the run; None, or why it was not drawn."""
     if result.samples["sgd"].n < 2:
         return f"fewer than 2 SGD replicas left to show ({result.status})"
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
     draw_density_panel(ax, result)
+    add_footer(fig, settings(result))
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     folder.save_figure(fig, "density", "histograms of the final v of SGD and the SDE with the predicted "
-                                       "density and the KS distances")
+                                       "density and the KS distances", tight=False)
     return None
 
 
@@ -65,8 +77,8 @@ def _draw_run(ax: Any, name: str, run: BalanceRun, result: BalanceResult) -> Non
             remainder = sgd_finite_step_remainder(data, result.lr, config.batch, result.moments, result.T, net,
                                                   run.v[:, ok], run.others[:, ok, k])
         y = np.mean(np.log(np.abs(run.imbalance[:, ok, k])), axis=1)
-        ax.plot(run.times, y - y[0], styles[name], lw=1.2,
-                label=names[name] + (f", layers {k},{k + 1}" if pairs > 1 else ""))
+        ax.plot(run.times, y - y[0], styles[name], lw=1.2, marker=(None, "^", "s", "v", "D")[k % 5], ms=4,
+                markevery=max(1, run.times.size // 8), label=names[name] + (f", layers {k},{k + 1}" if pairs > 1 else ""))
         if name == "sgd":
             path = theory.predicted_log_imbalance(result.moments, result.T, config.weight_decay,
                                                   run.integrals[:, ok, k], run.times[:, None])
@@ -111,10 +123,11 @@ def save_balance(result: BalanceResult, folder: ResultFolder) -> None:
                  fontsize=9)
     ax.legend(fontsize=7)
     lines = rate_lines(result)
-    fig.text(0.01, 0.01, "decay rates of layers 0,1 (1/time), z = (measured - predicted)/s.e.; "
+    fig.text(0.01, 0.06, "decay rates of layers 0,1 (1/time), z = (measured - predicted)/s.e.; "
              "EM: the Euler-Maruyama step of the SDE:\n"
              + "\n".join(lines), fontsize=6.5, va="bottom")
-    fig.tight_layout(rect=(0, 0.03 + 0.035 * len(lines), 1, 1))
+    add_footer(fig, settings(result))
+    fig.tight_layout(rect=(0, 0.09 + 0.035 * len(lines), 1, 1))
     folder.save_figure(fig, "balance", "mean log|u_k^2 - u_{k+1}^2| against time for SGD, the SDE and "
                                        "gradient flow, with the law of balance (and the exact SGD step) along "
                                        "the SGD paths; the decay rates against each prediction", tight=False)
