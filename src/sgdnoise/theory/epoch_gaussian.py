@@ -52,6 +52,12 @@ class GaussianCompactEpoch(ClosureEpoch):
         self.r4 = self.kappa - self.sig2 ** 2  # E[(r^2 - sigma2)^2]
         eg2 = self._g_square()
         self.inv_norm = np.divide(1.0, self.P * eg2, out=np.zeros_like(eg2), where=eg2 > 1e-14 * eg2.max())
+        # constant factors of the step, formed once (contiguous)
+        self.f_scale = np.ascontiguousarray(self.P * self.inv_norm[:, :n])  # P / sum_mu g_ab^2 of F's columns
+        self.g_scale = np.ascontiguousarray(self.f_scale[:n])
+        self.pair = self.lam2 + 2 * np.diag(lam * lam)  # E[y_a y_b] = l_a l_b (1 + 2 d_ab)
+        self.two_l_l2 = 2 * np.outer(lam, lam * lam)
+        self.eight_lam2 = 8 * self.lam2
 
     def _g_square(self) -> np.ndarray:
         """``E[g_ab^2]`` (D, D), g = zeta zeta^T - gbar: ``l_i l_j (1 + d_ij)``, ``l_i sigma2``, ``kappa - sigma2^2``."""
@@ -80,8 +86,8 @@ class GaussianCompactEpoch(ClosureEpoch):
         l = self.lam
         base = X @ l + self.sig2 * xc
         dX = np.diagonal(X)
-        out = np.outer(l * (base + l * dX), l)
-        out += 2 * X * np.outer(l, l * l)
+        out = X * self.two_l_l2
+        out += np.outer(l * (base + l * dX), l)
         out[np.diag_indices(self.n)] += l * l * (2 * base + 6 * l * dX)
         return out
 
@@ -98,9 +104,12 @@ class GaussianCompactEpoch(ClosureEpoch):
         first = l * (s + t2 + 4 * lwl + 6 * l2w + 2 * s2 * (wl + 2 * l * w) + wcc * self.r4)
         const = s + t2 + 2 * s2 * wl + wcc * self.r4  # the (1 + 2 d_ab) part
         row = 4 * lwl + 6 * l2w + 4 * s2 * l * w  # the part in a alone (and the same in b)
-        two = const + row[:, None] + row[None, :] + 8 * l[:, None] * W11 * l[None, :]
+        two = W11 * self.eight_lam2
+        two += row[:, None] + const
+        two += row[None, :]
         two[np.diag_indices(n)] += 2 * const + 16 * lwl + 40 * l2w + 16 * s2 * l * w
-        return first, two * self.lam2
+        two *= self.lam2
+        return first, two
 
     def _y_sm(self, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``E[y_a s_m]`` (n,) and ``E[y_a y_b s_m]`` (n, n), ``s_m = rho^T m rho``."""
@@ -108,9 +117,11 @@ class GaussianCompactEpoch(ClosureEpoch):
         dm = np.diagonal(m[:n, :n])
         tr = l @ dm + self.sig2 * m[-1, -1]
         first = l * (tr + 2 * l * dm)
-        two = tr + 2 * (l * dm)[:, None] + 2 * (l * dm)[None, :]
+        ldm = 2 * l * dm
+        two = np.add.outer(ldm + tr, ldm)
         two[np.diag_indices(n)] += 2 * tr + 8 * l * dm
-        return first, two * self.lam2
+        two *= self.lam2
+        return first, two
 
     # -- the step ----------------------------------------------------------------------------------
     def step(self, j: int, m: np.ndarray, W: np.ndarray | None, need_d: bool = True):
@@ -124,7 +135,10 @@ class GaussianCompactEpoch(ClosureEpoch):
         du2 = self._du(W[n:2 * n, :n], W[n:2 * n, -1])
         y_sm, y_sd = self._y_sm(m), self._y_sd(W)
         m_new = self._m_step(co, m, du1, du2, y_sm[0], y_sd[0])
-        return m_new, (self._w_step(co, m, W, du1, du2, y_sm, y_sd, zero) if need_d else None)
+        if not need_d:
+            return m_new, None
+        q11 = self._q(W[:n, :n], W[:n, -1])  # shared by F and G
+        return m_new, self._w_step(co, m, W, (du1, du2, q11), y_sm, y_sd, zero)
 
     def _uz(self, du1: np.ndarray, du2: np.ndarray) -> np.ndarray:
         """``sum_mu u_mu z_mu^T -> P E[u z^T]`` (D, n): diagonal on each copy, 0 on the constant row."""
@@ -146,30 +160,34 @@ class GaussianCompactEpoch(ClosureEpoch):
         diag = alpha * (l @ np.diagonal(m[:n, :n]) + self.sig2 * m[-1, -1]) * l + gamma * (y_sd - 2 * l * du1)
         EGG[np.diag_indices(n)] += P * diag
         out = self.A_sandwich(m)
-        AEx = self.A_left(-c * co["sr"] * self._uz(du1, du2))
-        out[:, :n] -= AEx
-        out[:n, :] -= AEx.T
         out[:n, :n] += c * c * EGG
+        # - c (A E[x G^T] e^T + h.c.), E[x G^T] = -(S/R) u z^T diagonal on each copy: A of it is too
+        i = np.arange(n)
+        e1 = (c * co["sr"] * P) * (self.a11 * du1 - self.beta * du2)  # -(A AEx) on the delta_k copy
+        e2 = (c * co["sr"] * P) * du1  # on the delta_{k-1} copy
+        out[i, i] += 2 * e1
+        out[n + i, i] += e2
+        out[i, n + i] += e2
         return self._symmetric(out)
 
     def _f_numerator(self, co: dict, m: np.ndarray, W: np.ndarray, du1: np.ndarray,
-                     du2: np.ndarray) -> np.ndarray:
+                     du2: np.ndarray, q11: np.ndarray | None = None) -> np.ndarray:
         """``E[g_ab q_a z_b]`` (D, n), q = f1 m rho + f2 u (the per-example numerator of Pi(q z^T))."""
         n, l, s2 = self.n, self.lam, self.sig2
         out = np.empty((self.D, n))
         i = np.arange(n)
-        for X, du in ((slice(0, n), du1), (slice(n, 2 * n), du2)):
+        for X, du, q in ((slice(0, n), du1, q11), (slice(n, 2 * n), du2, None)):
             mx = np.diagonal(m[X, :n])  # m at (copy X of direction i, delta_k of i)
-            num = co["f2"] * (self._q(W[X, :n], W[X, -1]))
-            num += co["f1"] * np.outer(l * mx, l)
+            num = out[X]
+            np.multiply(co["f2"], self._q(W[X, :n], W[X, -1]) if q is None else q, out=num)
+            num += np.outer(co["f1"] * l * mx, l)
             num[i, i] += co["f1"] * l * l * mx - co["f2"] * l * du
-            out[X] = num
         wc = W[-1, :n]
         out[-1] = co["f1"] * m[-1, -1] * s2 * l + co["f2"] * l * (s2 * (wc @ l + 2 * l * wc) + W[-1, -1] * self.r4)
         return out
 
     def _g_numerator(self, co: dict, m: np.ndarray, W: np.ndarray, du1: np.ndarray, y_sm, y_sd,
-                     zero: bool) -> np.ndarray:
+                     zero: bool, q11: np.ndarray | None = None) -> np.ndarray:
         """``E[g_ab (coef z_a z_b + 2 b_a z_b)]`` (n, n): the per-example numerator of Ĝ (§3k).
 
         ``coef = gm s_m + (gd + gT) s_D``, ``b = -(gm l o (m rho)_d + gd l o u_d) + gs k``, ``k_j = z_j (u z^T)_jj``.
@@ -178,29 +196,39 @@ class GaussianCompactEpoch(ClosureEpoch):
         gT = 0.0 if zero else co["gT"]
         gm, gd, gs, gc = co["gm"], co["gd"], co["gs"], co["gd"] + gT
         dm = np.diagonal(m[:n, :n])
-        pair = self.lam2 + 2 * np.diag(l * l)  # E[y_a y_b]
-        # E[left_a y_b], left_a = y_a coef + 2 z_a b_a
-        zb = (-gm * l * dm + gs * P * du1)[:, None] * pair - (gd * l)[:, None] * self._q(W[:n, :n], W[:n, -1])
-        out = gm * y_sm[1] + gc * y_sd[1] + 2 * zb
+        q11 = self._q(W[:n, :n], W[:n, -1]) if q11 is None else q11
+        # E[left_a y_b], left_a = y_a coef + 2 z_a b_a; E[z_a b_a y_b] = A_a E[y_a y_b] - gd l_a q11_ab
+        out = (2 * (-gm * l * dm + gs * P * du1))[:, None] * self.pair
+        out -= (2 * gd * l)[:, None] * q11
+        out += gm * y_sm[1]
+        out += gc * y_sd[1]
         # minus l_a d_ab E[left_a]
         left = gm * y_sm[0] + gc * y_sd[0] + 2 * l * (-gm * l * dm - gd * du1 + gs * P * du1)
         out[np.diag_indices(n)] -= l * left
         return out
 
-    def _w_step(self, co: dict, m: np.ndarray, W: np.ndarray, du1: np.ndarray, du2: np.ndarray, y_sm,
-                y_sd, zero: bool) -> np.ndarray:
-        """``W' = w A W A^T - c (A F e^T + h.c.) + c^2 e G e^T`` with F, G projected (§3k, Gaussian sums)."""
+    def _w_step(self, co: dict, m: np.ndarray, W: np.ndarray, parts: tuple, y_sm, y_sd,
+                zero: bool) -> np.ndarray:
+        """``W' = w A W A^T - c (A F e^T + h.c.) + c^2 e G e^T`` with F, G projected (§3k, Gaussian sums).
+
+        ``parts``: ``(<y h^1>, <y h^2>, <y y h^1>)`` of the step (:meth:`_du`, :meth:`_q`).
+        """
         n, c, P, lam = self.n, self.c, self.P, self.lam
         inv = self.inv_norm
-        F = (P * self._f_numerator(co, m, W, du1, du2)) * inv[:, :n] - co["f2"] * W[:, :n] * lam
-        G = (P * self._g_numerator(co, m, W, du1, y_sm, y_sd, zero)) * inv[:n, :n]
+        du1, du2, q11 = parts
+        F = self._f_numerator(co, m, W, du1, du2, q11)
+        F *= self.f_scale
+        F -= W[:, :n] * (co["f2"] * lam)
+        G = self._g_numerator(co, m, W, du1, y_sm, y_sd, zero, q11)
+        G *= self.g_scale
         gT = 0.0 if zero else co["gT"]
         G += (co["gd"] - P * gT + 2 * (P - 1) * gT) * self.lam2 * W[:n, :n]
         if gT:  # T over the other examples by Wick, projected: sum_mu g_aa g_cc -> 2 P l_a^2 d_ac
             G[np.diag_indices(n)] += (P - 1) * gT * lam * (2 * P * lam ** 3 * np.diagonal(W)[:n]) * np.diagonal(inv)[:n]
         out = self.A_sandwich(W)
         out *= co["w"]
-        AF = self.A_left(c * F)
+        F *= c
+        AF = self.A_left(F)
         out[:, :n] -= AF
         out[:n, :] -= AF.T
         out[:n, :n] += (c * c) * G
