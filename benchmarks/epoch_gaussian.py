@@ -10,7 +10,9 @@ the ratios (issue 10 target: <= 50).
 ``--accuracy``: against ``compact_closure_moments`` (§3k, the same closure with the data's own
 sums; no start correction in either) on Gaussian teacher-student problems; one JSON line each
 with the relative difference of the Var theta trace, the largest per-direction relative
-difference (signed) and both solve times.  ``--accuracy --large`` adds N = 500, P = 1000 (the
+difference (signed), both solve times, and the same after dividing the compact Var theta of each
+direction by that direction's noise strength ``sum_mu z_a^2 r^2 / (P lam_a <r^2>)`` (the data's own
+value of what §3l replaces by 1; docs/theory.md §3l).  ``--accuracy --large`` adds N = 500, P = 1000 (the
 compact solve takes minutes).
 """
 from __future__ import annotations
@@ -23,6 +25,7 @@ from scipy.linalg import solve_continuous_lyapunov
 
 from sgdnoise.problems.linear import LinearRegression
 from sgdnoise.theory import noise_covariance
+from sgdnoise.theory.epoch_closure import _residuals, _sorted_basis
 from sgdnoise.theory.epoch_compact import compact_closure_moments
 from sgdnoise.theory.epoch_gaussian import GaussianCompactEpoch, gaussian_closure_moments
 from theory import LR, N, NOISE_VAR, P, S, seconds
@@ -91,10 +94,18 @@ def accuracy(problem: tuple) -> dict:
     vc, vg = out["c"].var_theta, out["g"].var_theta
     rel = vg / vc - 1
     worst = int(np.argmax(np.abs(rel)))
+    basis, order = _sorted_basis(X, y, lr, beta)
+    Z, r = basis.Z[:, order], _residuals(basis, order, y)
+    strength = (Z * Z).T @ (r * r) / (p * basis.lam[order] * np.mean(r * r))  # per-direction noise / Gaussian value
+    corrected = vg / (vc / strength) - 1
     return {"N": n, "P": p, "S": s, "lr": lr, "momentum": beta, "seed": seed,
             "trace_rel_diff": round(float(vg.sum() / vc.sum() - 1), 5),
             "max_dir_rel_diff": round(float(rel[worst]), 5), "max_dir_index": worst,
             "median_abs_dir_rel_diff": round(float(np.median(np.abs(rel))), 5),
+            "corr_rel_diff_noise_strength": round(float(np.corrcoef(rel, strength)[0, 1]), 3),
+            "noise_strength_rms": round(float(np.sqrt(np.mean((strength - 1) ** 2))), 4),
+            "corrected_rms_dir_rel_diff": round(float(np.sqrt(np.mean(corrected ** 2))), 5),
+            "corrected_max_dir_rel_diff": round(float(np.abs(corrected).max()), 5),
             "compact_s": round(t_c, 2), "gauss_s": round(t_g, 2)}
 
 

@@ -4,14 +4,17 @@ The algebra is proven by the limit P -> infinity: on data whose eigenbasis momen
 up to sampling error, the Gaussian step must approach the compact step of §3k (which forms the
 same sums from the examples) like 1/sqrt(P).
 """
+import dataclasses
+
 import numpy as np
 import pytest
 
 from sgdnoise.errors import UsageError
 from sgdnoise.theory.epoch_closure import _residuals, _sorted_basis
-from sgdnoise.theory.epoch_compact import CompactEpoch
+from sgdnoise.theory.epoch_compact import CompactEpoch, compact_closure_moments
 from sgdnoise.theory.epoch_gaussian import GaussianCompactEpoch, gaussian_closure_moments
 from sgdnoise.theory.epoch_weights import step_weights
+from test_epoch_compact import _random_state
 from test_epoch_theory import _eig_problem
 
 #: Relative standard deviation of z^8 for a Gaussian z: sqrt(E z^16 / (E z^8)^2 - 1) = sqrt(15!! ^ 2 ... ),
@@ -31,12 +34,11 @@ def _epochs(P, beta, lr=0.3, S=4, seed=0):
 
 
 def _state(D, seed=0):
-    rng = np.random.default_rng(seed)
-    L = rng.normal(size=(D, D))
-    m = L @ L.T * 1e-1
+    """test_epoch_compact's random state, ten times larger (m corner 1)."""
+    m, W = _random_state(D, seed)
+    m *= 10
     m[-1, -1] = 1.0
-    W = rng.normal(size=(D, D)) * 1e-1
-    return m, W + W.T
+    return m, 10 * W
 
 
 def _blocks(n):
@@ -100,25 +102,30 @@ def test_the_epoch_start_and_a_zero_state_are_handled():
     assert not np.any(W1)
 
 
-def test_output_shapes_and_conventions():
+def test_same_outputs_and_conventions_as_the_compact_closure():
     X, y, _, lam, _, _ = _eig_problem(6, 24, 0)
-    t = gaussian_closure_moments(X, y, 0.2 / lam.max(), 4, 0.5)
-    assert t.var_theta.shape == t.var_v.shape == (6,)
-    assert np.all(np.diff(t.hessian_eigenvalues) >= 0)
-    assert np.all(t.var_theta > 0) and np.all(t.var_v > 0)
-    assert t.covariance.shape == (6, 6) and t.position_var_theta.shape == (6, 6)
-    assert t.residual < 1e-4
+    args = (X, y, 0.2 / lam.max(), 4, 0.5)
+    gauss, compact = gaussian_closure_moments(*args), compact_closure_moments(*args)
+    for field in dataclasses.fields(gauss):
+        assert np.shape(getattr(gauss, field.name)) == np.shape(getattr(compact, field.name)), field.name
+    np.testing.assert_array_equal(gauss.hessian_eigenvalues, compact.hessian_eigenvalues)
+    assert gauss.batches_per_epoch == 6 and np.all(gauss.var_theta > 0) and np.all(gauss.var_v > 0)
+    assert gauss.residual < 1e-4
 
 
 @pytest.mark.parametrize("kwargs, name", [
     (dict(lr=-1.0), "lr"), (dict(batch_size=0), "batch_size"), (dict(batch_size=20), "batch_size"),
     (dict(momentum=1.0), "momentum"), (dict(lr=50.0), "lr"),
 ])
-def test_bad_arguments_are_named(kwargs, name):
+def test_bad_arguments_are_refused_as_by_the_compact_closure(kwargs, name):
     X, y, _, _, _, _ = _eig_problem(4, 24, 0)
     args = dict(lr=0.1, batch_size=4, momentum=0.0) | kwargs
-    with pytest.raises(UsageError, match=name):
-        gaussian_closure_moments(X, y, **args)
+    refusals = []
+    for method in (gaussian_closure_moments, compact_closure_moments):
+        with pytest.raises(UsageError, match=name) as refused:
+            method(X, y, **args)
+        refusals.append(str(refused.value))
+    assert refusals[0] == refusals[1]
 
 
 def _per_example_sums(c, m, W, co):
