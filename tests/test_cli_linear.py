@@ -182,3 +182,4 @@ def test_epoch_theory_when_the_batch_size_does_not_divide_p(run_cli, tmp_path):
     epoch = summary["theory"]["epoch"]
     assert status == 0 and "error" not in epoch and np.all(np.isfinite(epoch["var_theta"]))
     assert "start correction is not applied" in epoch["note"] and "2 examples are dropped" in stdout
+    assert epoch["start_correction"] is False

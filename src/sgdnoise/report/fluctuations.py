@@ -77,8 +77,11 @@ def _draw_series(axes: np.ndarray, colour: str, sampling: str, series: Fluctuati
                     fmt="o", ms=3, color=colour, alpha=0.75, label=f"{sampling}: measured (±2 s.e.)")
         for method, values in theory.items():
             if key in values:
-                _draw_theory(ax, lam, np.asarray(values[key], float), colour, method,
-                             f"{sampling}: {METHOD_NAMES.get(method, method)}", smooth[method])
+                name = METHOD_NAMES.get(method, method)
+                if values.get("start_correction") is False:  # method epoch with S not dividing P
+                    name = METHOD_NAMES["epoch-uncorrected"]
+                _draw_theory(ax, lam, np.asarray(values[key], float), colour, method, f"{sampling}: {name}",
+                             smooth[method])
         if np.any(shown):
             ax.set_xscale("log")
             ax.set_yscale("log")

@@ -90,9 +90,10 @@ def epoch_prediction(problem: QuadraticProblem, config: SimulationConfig) -> dic
         return {"error": f"{STOPPED} {stop} before the epoch closure finished", "exact_here": False}
     with np.errstate(divide="ignore", invalid="ignore"):
         tau = np.where(moments.var_v > 0, 2 * moments.var_theta / moments.var_v, np.nan)
+    corrected = start_correction_applies(P, config.batch_size)
     out = {"var_theta": moments.var_theta, "var_v": moments.var_v, "tau": tau,
-           "trace": float(np.sum(moments.var_theta)), "exact_here": False}
-    if not start_correction_applies(P, config.batch_size):
+           "trace": float(np.sum(moments.var_theta)), "exact_here": False, "start_correction": corrected}
+    if not corrected:
         out["note"] = (f"epoch: the §3h start correction is not applied (batch size {config.batch_size} does not "
                        f"divide P = {P}: {P % config.batch_size} examples are dropped each epoch, their first-order "
                        "kick dominates and the closure alone holds it; docs/theory.md §3h, Dropped examples)")
