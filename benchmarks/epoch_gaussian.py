@@ -4,8 +4,9 @@ Default: times ``theory.epoch_gaussian.gaussian_closure_moments`` at N = 500, P 
 lr = 0.1, momentum 0 and 0.9 on ``benchmarks/theory.py``'s data (x ~ N(0, I/N), y = u.x + eps,
 sigma_eps^2 = 0.25), between rounds of ``scipy.linalg.solve_continuous_lyapunov`` on the same N
 (the best round is the reference), and one step of the epoch map (best of 20).  Prints one JSON
-line: ``gauss_beta0_s``, ``gauss_beta09_s``, the epoch passes, ``step_ms``, ``lyapunov_s`` and
-the ratios (issue 10 target: <= 50).
+line: ``gauss_beta0_s``, ``gauss_beta09_s``, the epoch passes, ``step_ms``, ``lyapunov_s``,
+``basis_s`` (the data's SVD, part of every solve; slow under load with two BLAS threads) and the
+ratios (issue 10 target: <= 50).
 
 ``--accuracy``: against ``compact_closure_moments`` (§3k, the same closure with the data's own
 sums; no start correction in either) on Gaussian teacher-student problems; one JSON line each
@@ -78,7 +79,9 @@ def timing() -> dict:
     s9, n9 = counted_solve(X, y, 0.9)
     rounds += [lyapunov() for _ in range(3)]
     best = min(rounds)
+    basis_s = seconds(lambda: _sorted_basis(X, y, LR, 0.0))  # the SVD every solve starts with (shared with §3k)
     return {"benchmark": "epoch_gaussian", "N": N, "P": P, "S": S, "lr": LR, "lyapunov_s": round(best, 4),
+            "basis_s": round(basis_s, 3),
             "gauss_beta0_s": round(s0, 2), "passes_beta0": n0, "gauss_beta09_s": round(s9, 2), "passes_beta09": n9,
             "step_ms_beta0": round(step_ms(X, 0.0), 2), "step_ms_beta09": round(step_ms(X, 0.9), 2),
             "ratio_beta0": round(s0 / best, 1), "ratio_beta09": round(s9 / best, 1)}

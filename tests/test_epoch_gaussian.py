@@ -17,8 +17,8 @@ from sgdnoise.theory.epoch_weights import step_weights
 from test_epoch_compact import _random_state
 from test_epoch_theory import _eig_problem
 
-#: Relative standard deviation of z^8 for a Gaussian z: sqrt(E z^16 / (E z^8)^2 - 1) = sqrt(15!! ^ 2 ... ),
-#: 15!! = 2027025 and 7!! = 105; the noisiest per-example polynomial a step sums (8th order).
+#: Relative standard deviation of z^8 for a standard Gaussian z: sqrt(E z^16 / (E z^8)^2 - 1) with
+#: E z^16 = 15!! = 2027025 and E z^8 = 7!! = 105; the noisiest per-example polynomial a step sums (8th order).
 SD_Z8 = float(np.sqrt(2027025 / 105 ** 2 - 1))  # 13.5
 
 

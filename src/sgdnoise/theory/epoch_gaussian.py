@@ -156,11 +156,12 @@ class GaussianCompactEpoch(ClosureEpoch):
         """
         n, c, P, l = self.n, self.c, self.P, self.lam
         alpha, gamma = co["alpha"], co["gamma"]
-        EGG = (alpha * P) * self.lam2 * m[:n, :n]
+        EGG = m[:n, :n] * self.lam2
+        EGG *= c * c * alpha * P
         diag = alpha * (l @ np.diagonal(m[:n, :n]) + self.sig2 * m[-1, -1]) * l + gamma * (y_sd - 2 * l * du1)
-        EGG[np.diag_indices(n)] += P * diag
+        EGG[np.diag_indices(n)] += (c * c * P) * diag
         out = self.A_sandwich(m)
-        out[:n, :n] += c * c * EGG
+        out[:n, :n] += EGG  # c^2 E[G G^T]
         # - c (A E[x G^T] e^T + h.c.), E[x G^T] = -(S/R) u z^T diagonal on each copy: A of it is too
         i = np.arange(n)
         e1 = (c * co["sr"] * P) * (self.a11 * du1 - self.beta * du2)  # -(A AEx) on the delta_k copy
@@ -222,7 +223,7 @@ class GaussianCompactEpoch(ClosureEpoch):
         G = self._g_numerator(co, m, W, du1, y_sm, y_sd, zero, q11)
         G *= self.g_scale
         gT = 0.0 if zero else co["gT"]
-        G += (co["gd"] - P * gT + 2 * (P - 1) * gT) * self.lam2 * W[:n, :n]
+        G += W[:n, :n] * ((co["gd"] - P * gT + 2 * (P - 1) * gT) * self.lam2)
         if gT:  # T over the other examples by Wick, projected: sum_mu g_aa g_cc -> 2 P l_a^2 d_ac
             G[np.diag_indices(n)] += (P - 1) * gT * lam * (2 * P * lam ** 3 * np.diagonal(W)[:n]) * np.diagonal(inv)[:n]
         out = self.A_sandwich(W)
