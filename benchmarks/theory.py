@@ -8,13 +8,14 @@ alternating the two in each round (the machine is shared) and keeping each one's
 best round.  Prints one JSON line
 ``{"exact_s", "lyapunov_s", "ratio"}``; the target is ratio <= 10.
 
-With ``--epoch`` it also times method ``epoch`` (the compact usage-correlation closure,
-``theory.epoch_compact.compact_closure_moments``, docs/theory.md §3k) at N = 500, P = 1000, S = 10,
-momentum 0 and 0.9 (one solve each: they take minutes), with Lyapunov rounds before, between and
-after them (the best of all rounds is the reference), and adds ``epoch_beta0_s``,
-``epoch_beta09_s``, the epoch passes of each solve, and ``epoch_ratio_beta0`` /
-``epoch_ratio_beta09`` (issue 10 target: <= 50).  ``--block`` times the block-diagonal variant
-(``block_diagonal=True``, §3k) instead.
+With ``--epoch`` it also times method ``epoch`` as ``sgdnoise`` runs it
+(``theory.epoch_method.epoch_method_moments``, docs/theory.md §3m: here the Gaussian-moment form
+§3l, since the compact closure §3k would take over 30 s, plus §3h's start correction) at N = 500,
+P = 1000, S = 10, momentum 0 and 0.9, with Lyapunov rounds before, between and after them (the best
+of all rounds is the reference), and adds ``epoch_beta0_s``, ``epoch_beta09_s``, the epoch passes of
+each solve, the form that ran (``epoch_data_moments``) and ``epoch_ratio_beta0`` /
+``epoch_ratio_beta09`` (issue 10 target: <= 50).  ``--compact`` times §3k with the start
+correction instead (minutes), ``--block`` its block-diagonal variant (``block_diagonal=True``, §3k).
 """
 from __future__ import annotations
 
@@ -37,34 +38,42 @@ def seconds(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def timed_epoch_solve(X: np.ndarray, y: np.ndarray, momentum: float, block: bool) -> tuple[float, int]:
-    """Seconds of one ``compact_closure_moments`` solve and the epoch passes it made."""
-    from sgdnoise.theory import epoch_compact
+def timed_epoch_solve(X: np.ndarray, y: np.ndarray, momentum: float, variant: str) -> tuple[float, int, str]:
+    """Seconds of one solve of method ``epoch`` (or of §3k alone), the epoch passes it made, the form that ran."""
+    from sgdnoise.theory import epoch_closure, epoch_compact
+    from sgdnoise.theory.epoch_method import epoch_method_moments
 
     passes = [0]
-    epoch = epoch_compact.CompactEpoch.epoch
+    epoch = epoch_closure.ClosureEpoch.epoch  # every closure's epoch map (§3k, §3l) inherits it
 
     def counted(self, *args, **kwargs):
         passes[0] += 1
         return epoch(self, *args, **kwargs)
 
-    epoch_compact.CompactEpoch.epoch = counted
+    def compact(block: bool) -> str:
+        epoch_compact.compact_closure_moments(X, y, LR, S, momentum, block_diagonal=block, start_correction=not block)
+        return "empirical (block-diagonal m)" if block else "empirical"
+
+    solve = {"method": lambda: epoch_method_moments(X, y, LR, S, momentum).data_moments,
+             "compact": lambda: compact(False), "block": lambda: compact(True)}[variant]
+    epoch_closure.ClosureEpoch.epoch = counted
     try:
-        spent = seconds(lambda: epoch_compact.compact_closure_moments(X, y, LR, S, momentum, block_diagonal=block))
-        return spent, passes[0]
+        start = time.perf_counter()
+        form = solve()
+        return time.perf_counter() - start, passes[0], form
     finally:
-        epoch_compact.CompactEpoch.epoch = epoch
+        epoch_closure.ClosureEpoch.epoch = epoch
 
 
-def epoch_rating(X: np.ndarray, y: np.ndarray, lyapunov: Callable[[], float], block: bool) -> dict[str, float]:
+def epoch_rating(X: np.ndarray, y: np.ndarray, lyapunov: Callable[[], float], variant: str) -> dict[str, float]:
     """Method ``epoch`` at beta = 0 and 0.9 between Lyapunov rounds; ratios to the best round of the run."""
     rounds = [lyapunov() for _ in range(3)]
-    s0, n0 = timed_epoch_solve(X, y, 0.0, block)
+    s0, n0, form0 = timed_epoch_solve(X, y, 0.0, variant)
     rounds += [lyapunov() for _ in range(3)]
-    s9, n9 = timed_epoch_solve(X, y, 0.9, block)
+    s9, n9, form9 = timed_epoch_solve(X, y, 0.9, variant)
     rounds += [lyapunov() for _ in range(3)]
     best = min(rounds)
-    return {"epoch_block_diagonal": block, "epoch_lyapunov_s": round(best, 4),
+    return {"epoch_variant": variant, "epoch_data_moments": [form0, form9], "epoch_lyapunov_s": round(best, 4),
             "epoch_beta0_s": round(s0, 2), "epoch_passes_beta0": n0,
             "epoch_beta09_s": round(s9, 2), "epoch_passes_beta09": n9,
             "epoch_ratio_beta0": round(s0 / best, 1), "epoch_ratio_beta09": round(s9 / best, 1)}
@@ -85,7 +94,8 @@ def main() -> None:
     out = {"exact_s": round(exact_s, 4), "lyapunov_s": round(lyapunov_s, 4),
            "ratio": round(exact_s / lyapunov_s, 3)}
     if "--epoch" in sys.argv:
-        out |= epoch_rating(X, y, lambda: seconds(lambda: solve_continuous_lyapunov(H, LR * C)), "--block" in sys.argv)
+        variant = "block" if "--block" in sys.argv else "compact" if "--compact" in sys.argv else "method"
+        out |= epoch_rating(X, y, lambda: seconds(lambda: solve_continuous_lyapunov(H, LR * C)), variant)
     print(json.dumps(out))
 
 

@@ -251,3 +251,23 @@ def test_compact_closure_start_correction_option_against_the_exact_reference():
     err = np.abs(corrected.var_theta / exact.var_theta - 1).max()
     assert err < err_plain / 2 and err < 0.03
     np.testing.assert_allclose(np.einsum("ij,ik,kj->j", V, corrected.covariance, V), corrected.var_theta, rtol=1e-10)
+
+
+def test_triple_sum_equals_the_dense_three_example_law():
+    # The 3-example batch-index law p3 (M, M, M) contracted densely, against the O(M^2) form with merged deltas.
+    from sgdnoise.theory.epoch_pairs import _laws, _triple_sum
+    rng = np.random.default_rng(0)
+    P, S = 24, 3
+    M = P // S
+    F, G = rng.normal(size=(2, 2, M, M)), rng.normal(size=(2, 2, M, M))
+    p3 = _laws(P, S)[1]
+    for f, g in [("ixab", "iyac"), ("ixab", "iycb"), ("ixac", "iyba"), ("ixbc", "iyca")]:
+        dense = np.einsum(f"abc,{f},{g}->ixy", p3, F, G)
+        np.testing.assert_allclose(_triple_sum(f, g, "ixy", F, G, P, S), dense, rtol=1e-12, atol=1e-15)
+
+
+def test_triple_marginal_equals_the_dense_three_example_law():
+    from sgdnoise.theory.epoch_pairs import _laws, _triple_marginal
+    omega = np.random.default_rng(1).normal(size=(3, 2, 8, 8))
+    dense = np.einsum("abc,...bc->...a", _laws(24, 3)[1], omega)
+    np.testing.assert_allclose(_triple_marginal(omega, 24, 3), dense, rtol=1e-12, atol=1e-15)

@@ -27,7 +27,7 @@ METHOD_NAMES = {
     "anticorrelated": "anti-correlated noise (§3e)",
     "kuehn-rosenow": "Kühn & Rosenow closed form (§3d)",
     "epoch": "epoch theory, approximate (§3k, §3h)",
-    "epoch-uncorrected": "epoch theory, approximate (§3k; S does not divide P: no §3h correction)",
+    "epoch-gaussian": "epoch theory, approximate (§3l Gaussian moments, §3h)",
     "weight-dependent": "weight-dependent noise, top k (§3g, network form)",
 }
 

@@ -78,8 +78,10 @@ def _draw_series(axes: np.ndarray, colour: str, sampling: str, series: Fluctuati
         for method, values in theory.items():
             if key in values:
                 name = METHOD_NAMES.get(method, method)
-                if values.get("start_correction") is False:  # method epoch with S not dividing P
-                    name = METHOD_NAMES["epoch-uncorrected"]
+                if method == "epoch":  # which form ran (docs/theory.md §3m)
+                    name = METHOD_NAMES["epoch-gaussian" if values.get("data_moments") == "gaussian" else "epoch"]
+                    if values.get("start_correction") is False:  # S does not divide P
+                        name = name.replace(", §3h)", "; no §3h correction: S does not divide P)")
                 _draw_theory(ax, lam, np.asarray(values[key], float), colour, method, f"{sampling}: {name}",
                              smooth[method])
         if np.any(shown):

@@ -38,7 +38,8 @@ import numpy as np
 from sgdnoise.errors import UsageError
 from sgdnoise.interrupts import raise_if_stop_requested
 from sgdnoise.theory.kuehn_rosenow import kuehn_rosenow
-from sgdnoise.theory.epoch_pairs import (_beta_weights, _lag_weights, _laws, _propagators, _source_sums, _var_h_diag,
+from sgdnoise.theory.epoch_pairs import (_beta_weights, _lag_weights, _laws, _propagators, _source_sums,
+                                         _triple_marginal, _var_h_diag,
                                          pattern_coefficients)
 
 
@@ -63,7 +64,7 @@ class _Kick:
         else:
             self.omega = self.post.transpose(1, 2, 0)[..., None] * _beta_weights(M, beta)[0]  # (n, 2, M, M)
         self.co = pattern_coefficients(self.omega, P, S, blocks=not propagated)
-        p2, p3 = _laws(P, S)
+        p2 = _laws(P, S)[0]
         # Hessian fluctuations of the following epochs on the displacement in flight at the epoch end
         fl = beta ** (M - np.arange(M))
         geo = np.einsum("m,mic->ic", beta ** np.arange(M), self.post)
@@ -76,7 +77,7 @@ class _Kick:
                     - np.einsum("st,sia,tib->iab", p2, self.kappa, self.kappa)) / S ** 2
         # Cov(kappa(t_nu'), omega(t_mu, t_nu)) summed over the patterns with the Moebius weights (all-equal survives)
         q = self.co["q"][..., None] / M
-        m3 = np.einsum("abc,...bc->...a", p3, self.omega) - q
+        m3 = _triple_marginal(self.omega, P, S) - q
         m_mu = np.einsum("ab,...ab->...a", p2, self.omega) - q  # nu' = mu = a
         m_nu = np.einsum("ba,...ba->...a", p2, self.omega) - q  # nu' = nu = a
         weights = 2 * m3 - m_mu - m_nu

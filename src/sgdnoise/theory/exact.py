@@ -22,7 +22,7 @@ from scipy.sparse.linalg import LinearOperator, gmres
 
 from sgdnoise.errors import UsageError
 from sgdnoise._spec import check_momentum, check_positive, check_stable
-from sgdnoise.theory.epoch_compact import compact_closure_moments
+from sgdnoise.theory.epoch_method import epoch_method_moments
 from sgdnoise.theory.lyapunov import (
     QUADRATIC_METHODS,
     eigenbasis_covariance,
@@ -169,13 +169,13 @@ def stationary_covariance(
         the 2N-state matrix (the epoch power sums come from an 8x8 block matrix per
         direction raised to the power M by repeated squaring, see
         :func:`sgdnoise.theory.lyapunov.epoch_sums`).
-        ``"epoch"`` (3k): the compact usage-correlation closure for epoch sampling with the
-        state-dependent noise (:func:`sgdnoise.theory.epoch_compact.compact_closure_moments`,
-        ``start_correction=True``: the slow directions' epoch-start variance from §3h, where S
-        divides P), one output
+        ``"epoch"`` (3m): the usage-correlation closure for epoch sampling with the
+        state-dependent noise, :func:`sgdnoise.theory.epoch_method.epoch_method_moments`: the
+        compact closure (3k) where it takes at most ~30 s (estimated, ~11 P N^2 multiply-adds per
+        step, ``epoch_compact.compact_cost``), else its Gaussian-moment form (3l, O(N^2) per step)
+        for near-Gaussian data; §3h's epoch-start correction where S divides P; one output
         column only; the time-averaged covariance about the mean.  An approximation (accuracy
-        tables in docs/theory.md §3k, §3h; docs/epoch.md); cost ~11 P N^2 multiply-adds per step, some
-        5-7 epoch passes (``epoch_compact.compact_cost``), memory O(N^2 + P N).
+        tables in docs/theory.md §3k, §3l, §3m, §3h; docs/epoch.md); memory O(N^2 + P N).
         ``continuum``, ``discrete`` and ``detailed-balance`` accept every sampling
         (through the factor f of C; they ignore correlations between steps).
 
@@ -212,7 +212,7 @@ def stationary_covariance(
     Y = y.reshape(y.shape[0], -1)
     N, K = X.shape[1], Y.shape[1]
     if method == "epoch":
-        return compact_closure_moments(X, Y[:, 0], lr, batch_size, momentum, start_correction=True).covariance
+        return epoch_method_moments(X, Y[:, 0], lr, batch_size, momentum).moments.covariance
     basis = _eigenbasis(X, Y)
     if basis.lam.size == 0:
         return np.zeros((N * K, N * K))

@@ -15,14 +15,13 @@ linear regression      ``exact`` (docs/theory.md §3c)     none (state-dependent
 additive noise         ``discrete``, Kuehn-Rosenow  ``anticorrelated``, Kuehn-Rosenow
 =====================  ==========================  =============================
 
-Method ``epoch`` (linear regression, one output, epoch sampling) is the compact usage-correlation
-closure of docs/theory.md §3k (:func:`sgdnoise.theory.epoch_compact.compact_closure_moments`; the
-§3g closure with one matrix for all examples' usage correlations) with ``start_correction=True``:
-the epoch-start variance of the directions that do not relax within an epoch from the second-order
-epoch kick (§3h, "With momentum").  It is computed only when its
-estimated cost is affordable: ``compact_cost`` (seconds from a measured model, ~11 P N^2
-multiply-adds per step, and memory) at most ``EPOCH_MAX_SECONDS`` and ``EPOCH_MAX_BYTES``;
-otherwise its entry says why it was skipped.
+Method ``epoch`` (linear regression, one output, epoch sampling) is
+:func:`sgdnoise.theory.epoch_method.epoch_method_moments` (docs/theory.md §3m): the compact
+usage-correlation closure (§3k) where it takes at most ``COMPACT_SECONDS`` (estimated), beyond
+that its Gaussian-moment form (§3l, rescaled by each direction's noise strength) for data whose
+fourth moments are near-Gaussian, and §3h's epoch-start correction where the batch size divides P.
+``data_moments`` and ``start_correction`` in its entry say which ran.  A §3k solve estimated above
+``EPOCH_MAX_SECONDS``, or any solve above ``EPOCH_MAX_BYTES`` of memory, is skipped with the reason.
 
 ``fixed-order`` sampling is periodic; no method describes it exactly.
 """
@@ -46,7 +45,8 @@ from sgdnoise.theory import (
     tau_sgd,
 )
 from sgdnoise.interrupts import StopRequested
-from sgdnoise.theory.epoch_compact import compact_closure_moments, compact_cost, start_correction_applies
+from sgdnoise.theory.epoch_compact import compact_cost
+from sgdnoise.theory.epoch_method import COMPACT_SECONDS, epoch_method_moments
 
 #: Largest estimated run time (s) and memory (bytes) for which ``predict`` computes method ``epoch``.
 EPOCH_MAX_SECONDS = 120.0
@@ -75,28 +75,39 @@ def methods_for(problem: QuadraticProblem, sampling: str) -> list[str]:
 
 
 def epoch_prediction(problem: QuadraticProblem, config: SimulationConfig) -> dict[str, Any]:
-    """Method ``epoch`` (docs/theory.md §3k with §3h's start correction): ``var_theta``, ``var_v``, ``tau``, or why it was skipped."""
+    """Method ``epoch`` (docs/theory.md §3m: §3k or §3l, with §3h's start correction): ``var_theta``, ``var_v``, ``tau``, or why it was skipped."""
     P, N = problem.X.shape
-    seconds, size = compact_cost(P, N, config.batch_size)
-    if seconds > EPOCH_MAX_SECONDS or size > EPOCH_MAX_BYTES:
-        return {"error": f"skipped: the epoch closure costs about {seconds:.0f} s and {size / 1e9:.1f} GB "
-                         f"here (estimated; limits {EPOCH_MAX_SECONDS:.0f} s, {EPOCH_MAX_BYTES / 1e9:.0f} GB, "
-                         f"~11 P N^2 multiply-adds per step; sgdnoise.theory.stationary_covariance(..., "
+    size = compact_cost(P, N, config.batch_size)[1]
+    if size > EPOCH_MAX_BYTES:
+        return {"error": f"skipped: the epoch closure needs about {size / 1e9:.1f} GB here (limit "
+                         f"{EPOCH_MAX_BYTES / 1e9:.0f} GB; sgdnoise.theory.stationary_covariance(..., "
                          f"method='epoch') computes it regardless)", "exact_here": False}
     try:
-        moments = compact_closure_moments(problem.X, problem.Y[:, 0], config.lr, config.batch_size,
-                                          config.momentum, start_correction=True)
+        method = epoch_method_moments(problem.X, problem.Y[:, 0], config.lr, config.batch_size, config.momentum,
+                                      max_seconds=EPOCH_MAX_SECONDS)
+    except UsageError as refused:
+        return {"error": f"skipped: {refused}; sgdnoise.theory.stationary_covariance(..., method='epoch') "
+                         "computes it regardless", "exact_here": False}
     except StopRequested as stop:
         return {"error": f"{STOPPED} {stop} before the epoch closure finished", "exact_here": False}
+    moments = method.moments
     with np.errstate(divide="ignore", invalid="ignore"):
         tau = np.where(moments.var_v > 0, 2 * moments.var_theta / moments.var_v, np.nan)
-    corrected = start_correction_applies(P, config.batch_size)
     out = {"var_theta": moments.var_theta, "var_v": moments.var_v, "tau": tau,
-           "trace": float(np.sum(moments.var_theta)), "exact_here": False, "start_correction": corrected}
-    if not corrected:
-        out["note"] = (f"epoch: the §3h start correction is not applied (batch size {config.batch_size} does not "
-                       f"divide P = {P}: {P % config.batch_size} examples are dropped each epoch, their first-order "
-                       "kick dominates and the closure alone holds it; docs/theory.md §3h, Dropped examples)")
+           "trace": float(np.sum(moments.var_theta)), "exact_here": False,
+           "start_correction": method.start_correction, "data_moments": method.data_moments}
+    notes = []
+    if method.data_moments == "gaussian":
+        notes.append(f"epoch: the compact closure (§3k) would take over {COMPACT_SECONDS:.0f} s here, so its "
+                     f"Gaussian-moment form ran (§3l, O(N^2) per step, rescaled by each direction's noise "
+                     f"strength; the data's fourth moments are {method.moment_deviation:.1%} from Gaussian; "
+                     "docs/theory.md §3m)")
+    if not method.start_correction:
+        notes.append(f"epoch: the §3h start correction is not applied (batch size {config.batch_size} does not "
+                     f"divide P = {P}: {P % config.batch_size} examples are dropped each epoch, their first-order "
+                     "kick dominates and the closure alone holds it; docs/theory.md §3h, Dropped examples)")
+    if notes:
+        out["note"] = "; ".join(notes)
     return out
 
 
