@@ -169,7 +169,7 @@ def test_epoch_sampling_reports_the_epoch_closure(run_cli, tmp_path, monkeypatch
     monkeypatch.setattr(comparison, "EPOCH_MAX_SECONDS", 1e-9)
     status, stdout, _ = run_cli(*args, "--out", tmp_path / "b")
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())
-    assert status == 0 and summary["theory"]["epoch"]["error"].startswith("skipped: the epoch closure costs")
+    assert status == 0 and summary["theory"]["epoch"]["error"].startswith("skipped: the compact epoch closure would take")
 
 
 def test_epoch_theory_when_the_batch_size_does_not_divide_p(run_cli, tmp_path):

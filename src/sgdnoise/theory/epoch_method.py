@@ -110,7 +110,8 @@ def epoch_method_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0
                          gaussian_tolerance: float | None = None, rtol: float = 1e-6) -> EpochMethod:
     """Stationary moments of epoch SGD on linear regression by method ``epoch`` (docs/theory.md §3m).
 
-    §3k where its estimated time is at most ``compact_seconds`` (None: :data:`COMPACT_SECONDS`), else §3l rescaled by
+    §3k where its estimated time is at most ``compact_seconds`` (None: :data:`COMPACT_SECONDS`) and
+    ``max_seconds``, else §3l rescaled by
     :func:`noise_strength` if :func:`moment_deviation` is at most ``gaussian_tolerance`` (None:
     :data:`GAUSSIAN_TOLERANCE`), else §3k; then §3h's start correction where ``batch_size`` divides P.  ``max_seconds``: refuse
     (:class:`~sgdnoise.errors.UsageError` naming ``X``) instead of starting a §3k solve estimated
@@ -123,9 +124,11 @@ def epoch_method_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0
     basis, order = _sorted_basis(X, y, lr, momentum)
     Z, r, lam, V = basis.Z[:, order], _residuals(basis, order, y), basis.lam[order], basis.V[:, order]
     seconds = compact_cost(P, N, S)[0]
-    limit = COMPACT_SECONDS if compact_seconds is None else compact_seconds
+    limit = min(COMPACT_SECONDS if compact_seconds is None else compact_seconds,
+                np.inf if max_seconds is None else max_seconds)
+    tolerance = GAUSSIAN_TOLERANCE if gaussian_tolerance is None else gaussian_tolerance
     deviation = moment_deviation(Z, lam) if seconds > limit and lam.size else float("nan")
-    gaussian = deviation <= (GAUSSIAN_TOLERANCE if gaussian_tolerance is None else gaussian_tolerance)
+    gaussian = deviation <= tolerance
     if gaussian:
         epoch = GaussianCompactEpoch(lam, float(np.mean(r ** 2)), float(np.mean(r ** 4)), float(lr),
                                      float(momentum), S, P)
@@ -134,8 +137,9 @@ def epoch_method_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0
     else:
         if max_seconds is not None and seconds > max_seconds:
             raise UsageError(f"the compact epoch closure would take about {seconds:.0f} s here (limit "
-                             f"{max_seconds:.0f} s, ~11 P N^2 multiply-adds per step), and the Gaussian-moment "
-                             f"form does not apply (fourth moments {deviation:.1%} from Gaussian)", name="X")
+                             f"{max_seconds:.0f} s, ~11 P N^2 multiply-adds per step), and its Gaussian-moment "
+                             f"form does not apply (fourth moments {deviation:.1%} from Gaussian, limit "
+                             f"{tolerance:.0%})", name="X")
         epoch = CompactEpoch(Z, r, lam, float(lr), float(momentum), S)
         moments = solve_epoch_map(epoch, X, V, lr, momentum, rtol=rtol, max_residual=100 * rtol)
     corrected = start_correction_applies(P, S)
