@@ -253,21 +253,31 @@ def test_compact_closure_start_correction_option_against_the_exact_reference():
     np.testing.assert_allclose(np.einsum("ij,ik,kj->j", V, corrected.covariance, V), corrected.var_theta, rtol=1e-10)
 
 
+def _three_example_law(P, S):
+    # Brute force: the joint law of the batch indices of three distinct examples in every order of P (M = P/S batches).
+    M = P // S
+    t = np.repeat(np.arange(M), S)
+    law = np.zeros((M, M, M))
+    for a, b, c in itertools.permutations(range(P), 3):
+        law[t[a], t[b], t[c]] += 1
+    return law / (P * (P - 1) * (P - 2))
+
+
 def test_triple_sum_equals_the_dense_three_example_law():
     # The 3-example batch-index law p3 (M, M, M) contracted densely, against the O(M^2) form with merged deltas.
-    from sgdnoise.theory.epoch_pairs import _laws, _triple_sum
+    from sgdnoise.theory.epoch_pairs import _triple_sum
     rng = np.random.default_rng(0)
     P, S = 24, 3
     M = P // S
     F, G = rng.normal(size=(2, 2, M, M)), rng.normal(size=(2, 2, M, M))
-    p3 = _laws(P, S)[1]
+    p3 = _three_example_law(P, S)
     for f, g in [("ixab", "iyac"), ("ixab", "iycb"), ("ixac", "iyba"), ("ixbc", "iyca")]:
         dense = np.einsum(f"abc,{f},{g}->ixy", p3, F, G)
         np.testing.assert_allclose(_triple_sum(f, g, "ixy", F, G, P, S), dense, rtol=1e-12, atol=1e-15)
 
 
 def test_triple_marginal_equals_the_dense_three_example_law():
-    from sgdnoise.theory.epoch_pairs import _laws, _triple_marginal
+    from sgdnoise.theory.epoch_pairs import _triple_marginal
     omega = np.random.default_rng(1).normal(size=(3, 2, 8, 8))
-    dense = np.einsum("abc,...bc->...a", _laws(24, 3)[1], omega)
+    dense = np.einsum("abc,...bc->...a", _three_example_law(24, 3), omega)
     np.testing.assert_allclose(_triple_marginal(omega, 24, 3), dense, rtol=1e-12, atol=1e-15)

@@ -35,20 +35,21 @@ def _moebius(fine: list[list[int]], coarse: list[list[int]]) -> int | None:
     return value
 
 
-def _laws(P: int, S: int) -> tuple[np.ndarray, np.ndarray]:
-    """Joint law of the batch indices of 2 and 3 distinct examples in a random order, (M, M) and (M, M, M)."""
+def _pair_law(P: int, S: int) -> np.ndarray:
+    """Joint law of the batch indices of 2 distinct examples in a random order, (M, M): ``S (S - d_ab) / (P (P-1))``.
+
+    The law of 3, ``p3[a, b, c] = S (S - d_ab)(S - d_ac - d_bc) / (P (P-1) (P-2))``, is never formed
+    (M^3): :func:`_triple_sum` and :func:`_triple_marginal` contract through its deltas.
+    """
     M = P // S
-    eq = np.eye(M)
-    p2 = S * (S - eq) / (P * (P - 1))
-    p3 = (S * (S - eq)[:, :, None] * (S - eq[:, None, :] - eq[None, :, :])) / (P * (P - 1) * (P - 2))
-    return p2, p3
+    return S * (S - np.eye(M)) / (P * (P - 1))
 
 
 
 def _triple_sum(spec_f: str, spec_g: str, out: str, F: np.ndarray, G: np.ndarray, P: int, S: int) -> np.ndarray:
     """``sum_abc p3[a, b, c] F[spec_f] G[spec_g]`` over the batch indices a, b, c, in O(M^2) instead of M^3.
 
-    ``p3`` of :func:`_laws` is ``S (S^2 - S (d_ab + d_ac + d_bc) + 2 d_abc) / (P (P-1) (P-2))``, so the
+    The law of three examples' batch indices (:func:`_pair_law`) is ``S (S^2 - S (d_ab + d_ac + d_bc) + 2 d_abc) / (P (P-1) (P-2))``, so the
     sum is five einsums in which the Kronecker deltas merge batch letters.
     """
     def merged(rename: dict[str, str]) -> np.ndarray:
@@ -62,7 +63,7 @@ def _triple_sum(spec_f: str, spec_g: str, out: str, F: np.ndarray, G: np.ndarray
 
 
 def _triple_marginal(omega: np.ndarray, P: int, S: int) -> np.ndarray:
-    """``sum_bc p3[a, b, c] omega[..., b, c]`` (..., M) in O(M^2): the deltas of :func:`_laws`' p3 give
+    """``sum_bc p3[a, b, c] omega[..., b, c]`` (..., M) in O(M^2): the deltas of p3 (:func:`_pair_law`) give
     the total, the row a, the column a, the trace and the diagonal entry a."""
     total = omega.sum((-2, -1))[..., None]
     trace = np.trace(omega, axis1=-2, axis2=-1)[..., None]
@@ -88,7 +89,7 @@ def pattern_coefficients(omega: np.ndarray, P: int, S: int, blocks: bool = False
     of each direction with itself are formed (cost n M^2).
     """
     L, R, O = ("ix", "iy", "ixy") if blocks else ("k", "l", "kl")
-    p2 = _laws(P, S)[0]
+    p2 = _pair_law(P, S)
     q = np.einsum(f"ab,{L}ab->{L}", p2, omega)
     row, col = omega.sum(-1), omega.sum(-2)
     inner = (S * S * omega.sum((-2, -1))[..., None, None]

@@ -38,7 +38,7 @@ import numpy as np
 from sgdnoise.errors import UsageError
 from sgdnoise.interrupts import raise_if_stop_requested
 from sgdnoise.theory.kuehn_rosenow import kuehn_rosenow
-from sgdnoise.theory.epoch_pairs import (_beta_weights, _lag_weights, _laws, _propagators, _source_sums,
+from sgdnoise.theory.epoch_pairs import (_beta_weights, _lag_weights, _pair_law, _propagators, _source_sums,
                                          _triple_marginal, _var_h_diag,
                                          pattern_coefficients)
 
@@ -64,7 +64,7 @@ class _Kick:
         else:
             self.omega = self.post.transpose(1, 2, 0)[..., None] * _beta_weights(M, beta)[0]  # (n, 2, M, M)
         self.co = pattern_coefficients(self.omega, P, S, blocks=not propagated)
-        p2 = _laws(P, S)[0]
+        p2 = _pair_law(P, S)
         # Hessian fluctuations of the following epochs on the displacement in flight at the epoch end
         fl = beta ** (M - np.arange(M))
         geo = np.einsum("m,mic->ic", beta ** np.arange(M), self.post)
