@@ -26,12 +26,20 @@ METHOD_NAMES = {
     "detailed-balance": "detailed balance (§3a)",
     "anticorrelated": "anti-correlated noise (§3e)",
     "kuehn-rosenow": "Kühn & Rosenow closed form (§3d)",
-    "epoch": "epoch theory, approximate (§3k, §3h)",
-    "epoch-gaussian": "epoch theory, approximate (§3l Gaussian moments, §3h)",
+    "epoch": "epoch theory, approximate (§3k, §3h)",  # epoch_method_name for the other forms
     "weight-dependent": "weight-dependent noise, top k (§3g, network form)",
 }
 
-__all__ = ["METHOD_NAMES", "add_footer", "plt"]
+
+
+def epoch_method_name(data_moments: str | None, start_correction: bool | None) -> str:
+    """Legend name of method ``epoch`` for the form that ran (docs/theory.md §3m): §3k or §3l, with or without §3h."""
+    form = "§3l Gaussian moments" if data_moments == "gaussian" else "§3k"
+    start = "no §3h correction: S does not divide P" if start_correction is False else "§3h"
+    return f"epoch theory, approximate ({form}, {start})"
+
+
+__all__ = ["METHOD_NAMES", "add_footer", "epoch_method_name", "plt"]
 
 
 def add_footer(fig: "matplotlib.figure.Figure", text: str) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sgdnoise.report.figures import METHOD_NAMES, add_footer, plt
+from sgdnoise.report.figures import METHOD_NAMES, add_footer, epoch_method_name, plt
 from sgdnoise.report.folder import ResultFolder
 from sgdnoise.stats.streaming import Estimate
 
@@ -77,11 +77,8 @@ def _draw_series(axes: np.ndarray, colour: str, sampling: str, series: Fluctuati
                     fmt="o", ms=3, color=colour, alpha=0.75, label=f"{sampling}: measured (±2 s.e.)")
         for method, values in theory.items():
             if key in values:
-                name = METHOD_NAMES.get(method, method)
-                if method == "epoch":  # which form ran (docs/theory.md §3m)
-                    name = METHOD_NAMES["epoch-gaussian" if values.get("data_moments") == "gaussian" else "epoch"]
-                    if values.get("start_correction") is False:  # S does not divide P
-                        name = name.replace(", §3h)", "; no §3h correction: S does not divide P)")
+                name = (epoch_method_name(values.get("data_moments"), values.get("start_correction"))
+                        if method == "epoch" else METHOD_NAMES.get(method, method))
                 _draw_theory(ax, lam, np.asarray(values[key], float), colour, method, f"{sampling}: {name}",
                              smooth[method])
         if np.any(shown):

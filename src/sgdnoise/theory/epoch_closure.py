@@ -27,6 +27,8 @@ two GEMMs of ``P x P x N^2 / 2`` on packed upper triangles, i.e. ~2 P^2 N^2 flop
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, gmres
 
@@ -251,6 +253,33 @@ def closure_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0,
     basis, order = _sorted_basis(X, y, lr, momentum)
     ep = epoch_class(basis.Z[:, order], _residuals(basis, order, y), basis.lam[order], float(lr), float(momentum), S)
     return solve_epoch_map(ep, X, basis.V[:, order], lr, momentum, rtol=1e-9, max_residual=1e-6)
+
+
+
+class EpochProblem(NamedTuple):
+    """Checked data of an epoch closure in the Hessian eigenbasis: ``X`` (P, N), the rotated inputs
+    ``Z`` (P, n), the residuals at w* ``r`` (P,), the ascending eigenvalues ``lam`` (n,) and eigenvectors ``V`` (N, n)."""
+
+    X: np.ndarray
+    Z: np.ndarray
+    r: np.ndarray
+    lam: np.ndarray
+    V: np.ndarray
+
+
+def epoch_problem(X, y, lr: float, batch_size: int, momentum: float) -> EpochProblem:
+    """The inputs checked (:func:`sgdnoise.theory.epoch_exact.check_epoch_inputs`, S <= P / 2) and rotated
+    into the eigenbasis of H, shared by every closure form (§3k, §3l, §3m)."""
+    X = np.asarray(X, float)
+    y = np.asarray(y, float)
+    check_epoch_inputs(X, y, lr, batch_size, momentum, max_batch=X.shape[0] // 2)
+    basis, order = _sorted_basis(X, y, lr, momentum)
+    return EpochProblem(X, basis.Z[:, order], _residuals(basis, order, y), basis.lam[order], basis.V[:, order])
+
+
+def solve_closure(ep, problem: EpochProblem, lr: float, momentum: float, rtol: float) -> EpochMoments:
+    """:func:`solve_epoch_map` for ``problem``, refused as unstable beyond 100 ``rtol`` of epoch-to-epoch change."""
+    return solve_epoch_map(ep, problem.X, problem.V, lr, momentum, rtol=rtol, max_residual=100 * rtol)
 
 
 def _sorted_basis(X: np.ndarray, y: np.ndarray, lr: float, momentum: float):

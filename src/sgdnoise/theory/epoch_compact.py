@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sgdnoise.theory.epoch_closure import ClosureEpoch, _residuals, _sorted_basis, solve_epoch_map
+from sgdnoise.theory.epoch_closure import ClosureEpoch, epoch_problem, solve_closure
 from sgdnoise.theory.epoch_weights import step_weights
-from sgdnoise.theory.epoch_exact import EpochMoments, check_epoch_inputs
+from sgdnoise.theory.epoch_exact import EpochMoments
 from sgdnoise.theory.epoch_start import start_corrected_moments
 
 
@@ -227,16 +227,13 @@ def compact_closure_moments(X, y, lr: float, batch_size: int, momentum: float = 
     of an epoch that uses every example once; when P - M S examples are dropped per epoch their
     first-order kick dominates, and the closure alone holds it (docs/theory.md §3h, *Dropped examples*).
     """
-    X = np.asarray(X, float)
-    y = np.asarray(y, float)
-    check_epoch_inputs(X, y, lr, batch_size, momentum, max_batch=X.shape[0] // 2)
-    basis, order = _sorted_basis(X, y, lr, momentum)
+    pb = epoch_problem(X, y, lr, batch_size, momentum)
     epoch_class = BlockCompactEpoch if block_diagonal else CompactEpoch
-    Z, r, lam, V = basis.Z[:, order], _residuals(basis, order, y), basis.lam[order], basis.V[:, order]
-    ep = epoch_class(Z, r, lam, float(lr), float(momentum), int(batch_size))
-    moments = solve_epoch_map(ep, X, V, lr, momentum, rtol=rtol, max_residual=100 * rtol)
-    if start_correction and start_correction_applies(X.shape[0], int(batch_size)):
-        moments = start_corrected_moments(Z, r, lam, V, moments, float(lr), int(batch_size), float(momentum))
+    moments = solve_closure(epoch_class(pb.Z, pb.r, pb.lam, float(lr), float(momentum), int(batch_size)), pb, lr,
+                            momentum, rtol)
+    if start_correction and start_correction_applies(pb.X.shape[0], int(batch_size)):
+        moments = start_corrected_moments(pb.Z, pb.r, pb.lam, pb.V, moments, float(lr), int(batch_size),
+                                          float(momentum))
     return moments
 
 

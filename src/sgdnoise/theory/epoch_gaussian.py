@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sgdnoise.theory.epoch_closure import ClosureEpoch, _residuals, _sorted_basis, solve_epoch_map
-from sgdnoise.theory.epoch_exact import EpochMoments, check_epoch_inputs
+from sgdnoise.theory.epoch_closure import ClosureEpoch, EpochProblem, epoch_problem, solve_closure
+from sgdnoise.theory.epoch_exact import EpochMoments
 from sgdnoise.theory.epoch_weights import step_weights
 
 
@@ -58,6 +58,13 @@ class GaussianCompactEpoch(ClosureEpoch):
         self.pair = self.lam2 + 2 * np.diag(lam * lam)  # E[y_a y_b] = l_a l_b (1 + 2 d_ab)
         self.two_l_l2 = 2 * np.outer(lam, lam * lam)
         self.eight_lam2 = 8 * self.lam2
+
+    @classmethod
+    def of(cls, problem: EpochProblem, lr: float, momentum: float, S: int) -> "GaussianCompactEpoch":
+        """The epoch map of a checked problem: its eigenvalues and the residuals' <r^2>, <r^4>."""
+        r = problem.r
+        return cls(problem.lam, float(np.mean(r ** 2)), float(np.mean(r ** 4)), float(lr), float(momentum), int(S),
+                   problem.X.shape[0])
 
     def _g_square(self) -> np.ndarray:
         """``E[g_ab^2]`` (D, D), g = zeta zeta^T - gbar: ``l_i l_j (1 + d_ij)``, ``l_i sigma2``, ``kappa - sigma2^2``."""
@@ -247,12 +254,5 @@ def gaussian_closure_moments(X, y, lr: float, batch_size: int, momentum: float =
     A large-N method for Gaussian-like inputs (§3l: what it approximates).  Time per epoch pass
     M = P // batch_size steps of O(N^2) each.
     """
-    X = np.asarray(X, float)
-    y = np.asarray(y, float)
-    check_epoch_inputs(X, y, lr, batch_size, momentum, max_batch=X.shape[0] // 2)
-    basis, order = _sorted_basis(X, y, lr, momentum)
-    r = _residuals(basis, order, y)
-    lam, V = basis.lam[order], basis.V[:, order]
-    ep = GaussianCompactEpoch(lam, float(np.mean(r ** 2)), float(np.mean(r ** 4)), float(lr), float(momentum),
-                              int(batch_size), X.shape[0])
-    return solve_epoch_map(ep, X, V, lr, momentum, rtol=rtol, max_residual=100 * rtol)
+    pb = epoch_problem(X, y, lr, batch_size, momentum)
+    return solve_closure(GaussianCompactEpoch.of(pb, lr, momentum, batch_size), pb, lr, momentum, rtol)

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from sgdnoise.errors import UsageError
-from sgdnoise.theory.epoch_closure import _residuals, _sorted_basis, solve_epoch_map
+from sgdnoise.theory.epoch_closure import epoch_problem, solve_closure
 from sgdnoise.theory.epoch_compact import CompactEpoch, compact_cost, start_correction_applies
-from sgdnoise.theory.epoch_exact import EpochMoments, check_epoch_inputs
+from sgdnoise.theory.epoch_exact import EpochMoments
 from sgdnoise.theory.epoch_gaussian import GaussianCompactEpoch
 from sgdnoise.theory.epoch_start import start_corrected_moments
 
@@ -117,12 +117,9 @@ def epoch_method_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0
     (:class:`~sgdnoise.errors.UsageError` naming ``X``) instead of starting a §3k solve estimated
     to take longer.  The eigenbasis is computed once for all of it.
     """
-    X = np.asarray(X, float)
-    y = np.asarray(y, float)
-    check_epoch_inputs(X, y, lr, batch_size, momentum, max_batch=X.shape[0] // 2)
-    (P, N), S = X.shape, int(batch_size)
-    basis, order = _sorted_basis(X, y, lr, momentum)
-    Z, r, lam, V = basis.Z[:, order], _residuals(basis, order, y), basis.lam[order], basis.V[:, order]
+    pb = epoch_problem(X, y, lr, batch_size, momentum)
+    (P, N), S = pb.X.shape, int(batch_size)
+    Z, r, lam, V = pb.Z, pb.r, pb.lam, pb.V
     seconds = compact_cost(P, N, S)[0]
     limit = min(COMPACT_SECONDS if compact_seconds is None else compact_seconds,
                 np.inf if max_seconds is None else max_seconds)
@@ -130,18 +127,15 @@ def epoch_method_moments(X, y, lr: float, batch_size: int, momentum: float = 0.0
     deviation = moment_deviation(Z, lam) if seconds > limit and lam.size else float("nan")
     gaussian = deviation <= tolerance
     if gaussian:
-        epoch = GaussianCompactEpoch(lam, float(np.mean(r ** 2)), float(np.mean(r ** 4)), float(lr),
-                                     float(momentum), S, P)
-        moments = rescaled(solve_epoch_map(epoch, X, V, lr, momentum, rtol=rtol, max_residual=100 * rtol),
-                           V, noise_strength(Z, r, lam))
+        moments = rescaled(solve_closure(GaussianCompactEpoch.of(pb, lr, momentum, S), pb, lr, momentum, rtol), V,
+                           noise_strength(Z, r, lam))
     else:
         if max_seconds is not None and seconds > max_seconds:
             raise UsageError(f"the compact epoch closure would take about {seconds:.0f} s here (limit "
                              f"{max_seconds:.0f} s, ~11 P N^2 multiply-adds per step), and its Gaussian-moment "
                              f"form does not apply (fourth moments {deviation:.1%} from Gaussian, limit "
                              f"{tolerance:.0%})", name="X")
-        epoch = CompactEpoch(Z, r, lam, float(lr), float(momentum), S)
-        moments = solve_epoch_map(epoch, X, V, lr, momentum, rtol=rtol, max_residual=100 * rtol)
+        moments = solve_closure(CompactEpoch(Z, r, lam, float(lr), float(momentum), S), pb, lr, momentum, rtol)
     corrected = start_correction_applies(P, S)
     if corrected:
         moments = start_corrected_moments(Z, r, lam, V, moments, float(lr), S, float(momentum))
